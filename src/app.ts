@@ -1,0 +1,104 @@
+/**
+ * buildApp(config, deps) → a ready Fastify instance: infrastructure, then features, then the
+ * error handler. It never listens; server.ts does, and tests inject requests or listen on port 0.
+ */
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import rateLimit from "@fastify/rate-limit";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type { Redis } from "ioredis";
+import pino, { type Logger } from "pino";
+import type { Config } from "./config.ts";
+import { appsRepository } from "./features/apps/apps.repository.ts";
+import { appsRoutes } from "./features/apps/apps.routes.ts";
+import { healthRoutes } from "./features/health/health.routes.ts";
+import { keysRepository } from "./features/keys/keys.repository.ts";
+import { ApiKeyAuthenticator, apiKeyHook } from "./infra/auth.ts";
+import { systemClock, type Clock } from "./infra/clock.ts";
+import { loadKeyring, type Keyring } from "./infra/crypto.ts";
+import type { Database } from "./infra/db.ts";
+import { AppError, installErrorHandling } from "./infra/errors.ts";
+import { loggerOptions } from "./infra/logger.ts";
+import { createMetrics, instrumentRequests, type Metrics } from "./infra/metrics.ts";
+import { registerDocs, registerOpenApi } from "./infra/openapi.ts";
+
+export interface AppDeps {
+  db: Database;
+  clock?: Clock;
+  logger?: Logger;
+  keyring?: Keyring;
+  metrics?: Metrics;
+  /** Shared Redis (rate-limit counters), when REDIS_URL is set. */
+  redis?: Redis;
+}
+
+/** Request bodies over this size answer 413 (API.md: bodies over 64 KiB). */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const packageVersion = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const logger = deps.logger ?? pino(loggerOptions(config.LOG_LEVEL));
+  const clock = deps.clock ?? systemClock;
+  const metrics = deps.metrics ?? createMetrics();
+  const keyring = deps.keyring ?? loadKeyring(config, (message) => logger.warn(message));
+  const { db } = deps;
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // A hop count is accepted at runtime (Fastify passes it to proxy-addr) though the type omits it.
+    trustProxy: config.TRUST_PROXY as boolean | string[],
+    requestIdHeader: "x-request-id",
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { allErrors: true, coerceTypes: "array", removeAdditional: false } },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorate("keyring", keyring);
+  app.decorateRequest("auth", null);
+  app.addHook("onSend", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+  installErrorHandling(app);
+  instrumentRequests(app, metrics);
+  await registerOpenApi(app, packageVersion);
+
+  await app.register(rateLimit, {
+    global: true,
+    max: config.RATE_LIMIT_GLOBAL_PER_MIN,
+    timeWindow: 60_000,
+    keyGenerator: (request) => request.ip,
+    ...(deps.redis ? { redis: deps.redis, nameSpace: "latchkey:rl:global:", skipOnError: true } : {}),
+    errorResponseBuilder: (_request, context) =>
+      new AppError("RATE_LIMITED", { message: `rate limit exceeded: at most ${context.max} requests per minute`, retryAfterSeconds: context.ttl / 1000 }),
+  });
+
+  await app.register(healthRoutes, { db, metrics });
+  await registerDocs(app);
+
+  const keys = keysRepository(db.prisma);
+  const authenticator = new ApiKeyAuthenticator(keys, {
+    ttlMs: config.API_KEY_CACHE_TTL_MS,
+    clock,
+    onTouchError: (err) => logger.warn({ err }, "could not record key use"),
+  });
+
+  await app.register(async (api) => {
+    api.addHook("onRequest", apiKeyHook(authenticator));
+    await api.register(appsRoutes, { apps: appsRepository(db.prisma) });
+  }, { prefix: "/api/v1" });
+
+  return app;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    keyring: Keyring;
+  }
+}

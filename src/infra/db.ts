@@ -1,0 +1,167 @@
+/**
+ * The database: PostgreSQL through `pg` when DATABASE_URL is set, otherwise an embedded
+ * PostgreSQL (PGlite) under DATA_DIR. Both use the same generated Prisma client, the same
+ * migrations and the same SQL; only the driver adapter differs.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import { PrismaClient } from "../generated/prisma/client.ts";
+
+export type { PrismaClient } from "../generated/prisma/client.ts";
+export { Prisma } from "../generated/prisma/client.ts";
+
+/** A Prisma client usable inside `prisma.$transaction(async (tx) => …)`. */
+export type Tx = Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];
+
+export interface Database {
+  readonly kind: "postgres" | "pglite";
+  readonly prisma: PrismaClient;
+  /** Runs a script of one or more statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+  /** Runs one parameterized statement and returns its rows. */
+  query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
+  /**
+   * Runs `fn` on one dedicated connection while holding a PostgreSQL advisory lock, so that
+   * several instances starting together do one thing (migrations, bootstrap) one at a time.
+   */
+  withLock<T>(lockKey: number, fn: (session: SqlSession) => Promise<T>): Promise<T>;
+  /** PGlite only: a snapshot of the whole database (test templates). */
+  dump?(): Promise<Blob>;
+  /** Throws when the database cannot answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One connection, for work that must run on the same session (locks, transactions). */
+export interface SqlSession {
+  exec(sql: string): Promise<void>;
+  query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
+}
+
+export interface DatabaseOptions {
+  /** postgresql:// URL; when absent, PGlite is used. */
+  url?: string;
+  /** PGlite storage directory, or "memory://" for a throwaway in-memory database. */
+  pgliteDir?: string;
+  /** Start an in-memory PGlite from this dump (PGlite's dumpDataDir): much faster than initdb. */
+  pgliteDump?: Blob;
+  poolSize?: number;
+  /** Called when an idle pooled connection fails (the pool replaces it). */
+  onPoolError?: (err: Error) => void;
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.url ? openPostgres(options.url, options) : openPglite(options.pgliteDir ?? "memory://", options.pgliteDump);
+}
+
+async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    // Fail fast while the database is down, so requests answer 503 instead of hanging.
+    connectionTimeoutMillis: 3000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client that loses its connection emits 'error' on the pool; unhandled, it would crash.
+  pool.on("error", (err) => options.onPoolError?.(err));
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: false }) });
+  return {
+    kind: "postgres",
+    prisma,
+    async exec(sql) {
+      await pool.query(sql);
+    },
+    async query<Row>(sql: string, params: unknown[] = []) {
+      return (await pool.query(sql, params)).rows as Row[];
+    },
+    async withLock(lockKey, fn) {
+      const client = await pool.connect();
+      const session: SqlSession = {
+        exec: async (sql) => void (await client.query(sql)),
+        query: async <Row>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as Row[],
+      };
+      try {
+        await client.query("SELECT pg_advisory_lock($1)", [lockKey]);
+        try {
+          return await fn(session);
+        } finally {
+          await client.query("SELECT pg_advisory_unlock($1)", [lockKey]);
+        }
+      } finally {
+        client.release();
+      }
+    },
+    async ping() {
+      await pool.query("SELECT 1");
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+export class DatabaseInUseError extends Error {
+  override name = "DatabaseInUseError";
+}
+
+/**
+ * PGlite is one process's database: a second process opening the same directory would corrupt
+ * it. A pid file beside the directory keeps the server and the CLI from opening it together.
+ */
+function lockPgliteDir(dir: string): () => void {
+  const lockFile = `${dir}.lock`;
+  if (existsSync(lockFile)) {
+    const pid = Number(readFileSync(lockFile, "utf8").trim());
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new DatabaseInUseError(`the embedded database in ${dir} is in use by process ${pid}; stop it first, or use DATABASE_URL for a shared PostgreSQL`);
+    }
+  }
+  writeFileSync(lockFile, String(process.pid));
+  return () => rmSync(lockFile, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function openPglite(dir: string, dump?: Blob): Promise<Database> {
+  const inMemory = dir.startsWith("memory://");
+  let unlock = () => {};
+  if (!inMemory) {
+    mkdirSync(path.resolve(dir), { recursive: true });
+    unlock = lockPgliteDir(path.resolve(dir));
+  }
+  const pglite = dump ? new PGlite({ loadDataDir: dump }) : new PGlite(inMemory ? undefined : path.resolve(dir));
+  await pglite.waitReady;
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  const session: SqlSession = {
+    exec: async (sql) => void (await pglite.exec(sql)),
+    query: async <Row>(sql: string, params: unknown[] = []) => (await pglite.query<Row>(sql, params)).rows,
+  };
+  return {
+    kind: "pglite",
+    dump: () => pglite.dumpDataDir("none"),
+    prisma,
+    ...session,
+    // PGlite is one connection inside this process: there is no other instance to exclude.
+    withLock: (_lockKey, fn) => fn(session),
+    async ping() {
+      await pglite.query("SELECT 1");
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pglite.close();
+      unlock();
+    },
+  };
+}
