@@ -144,6 +144,7 @@ async function openPglite(dir: string, dump?: Blob): Promise<Database> {
   const pglite = dump ? new PGlite({ loadDataDir: dump }) : new PGlite(inMemory ? undefined : path.resolve(dir));
   await pglite.waitReady;
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  const locks = new Map<number, Promise<void>>();
   const session: SqlSession = {
     exec: async (sql) => void (await pglite.exec(sql)),
     query: async <Row>(sql: string, params: unknown[] = []) => (await pglite.query<Row>(sql, params)).rows,
@@ -153,8 +154,17 @@ async function openPglite(dir: string, dump?: Blob): Promise<Database> {
     dump: () => pglite.dumpDataDir("none"),
     prisma,
     ...session,
-    // PGlite is one connection inside this process: there is no other instance to exclude.
-    withLock: (_lockKey, fn) => fn(session),
+    // PGlite lives inside this process: an in-process queue per lock key gives the same exclusion.
+    withLock: (lockKey, fn) => {
+      const previous = locks.get(lockKey) ?? Promise.resolve();
+      const run = previous.then(() => fn(session));
+      const settled = run.then(() => undefined, () => undefined);
+      locks.set(lockKey, settled);
+      void settled.then(() => {
+        if (locks.get(lockKey) === settled) locks.delete(lockKey);
+      });
+      return run;
+    },
     async ping() {
       await pglite.query("SELECT 1");
     },

@@ -1,0 +1,14 @@
+import { randomBytes } from "node:crypto";
+import { buildApp } from "/work/main/src/app.ts";
+import { loadConfig } from "/work/main/src/config.ts";
+import { Keyring } from "/work/main/src/infra/crypto.ts";
+import { generateOpenApiYaml } from "/work/main/src/infra/openapi.ts";
+const t0 = Date.now();
+const db = new Proxy({}, { get(_t, p) { if (p === "then") return undefined; if (p === "prisma") return new Proxy({}, { get(_t2, q) { throw new Error("prisma." + String(q)); } }); throw new Error("db." + String(p)); } });
+const app = await buildApp(loadConfig({ LOG_LEVEL: "silent" }), { db: db as any, keyring: new Keyring(randomBytes(32)) });
+await app.ready();
+const doc = (app as any).swagger();
+console.log(JSON.stringify(doc, (k, v) => v, 2));
+console.error("symbols:", JSON.stringify(doc).length, Date.now() - t0);
+console.log(generateOpenApiYaml(app));
+await app.close();

@@ -1,0 +1,53 @@
+/** Command-line options of `npm run bench -- [options]`. */
+import { parseArgs } from "node:util";
+
+export interface BenchOptions {
+  /** Seconds per measured run. */
+  duration: number;
+  connections: number;
+  /** Consecutive measured Latchkey runs. */
+  runs: number;
+  /** Seconds of unmeasured load before the first measured run of each server. */
+  warmup: number;
+}
+
+export const USAGE = `Usage: npm run bench -- [options]
+
+  --duration <s>     seconds per measured run (default 30)
+  --connections <n>  concurrent connections, same for both servers (default 50)
+  --runs <n>         consecutive measured Latchkey runs (default 3)
+  --warmup <s>       unmeasured warm-up seconds before each server's runs (default 5)
+  --quick            smoke check: 5 s runs, 2 s warm-up (explicit options still win)
+  -h, --help         this text`;
+
+function positiveInt(name: string, raw: string | undefined, fallback: number, min = 1): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`);
+  return value;
+}
+
+/** Parsed options, or null when --help was asked for. Throws on a bad option. */
+export function parseBenchArgs(argv: string[]): BenchOptions | null {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      duration: { type: "string" },
+      connections: { type: "string" },
+      runs: { type: "string" },
+      warmup: { type: "string" },
+      quick: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return null;
+  const quick = values.quick === true;
+  return {
+    duration: positiveInt("duration", values.duration, quick ? 5 : 30),
+    connections: positiveInt("connections", values.connections, 50),
+    runs: positiveInt("runs", values.runs, 3),
+    warmup: positiveInt("warmup", values.warmup, quick ? 2 : 5, 0),
+  };
+}

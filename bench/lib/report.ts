@@ -1,0 +1,94 @@
+/** The results table and the PASS/FAIL lines against the foundation targets. */
+import type { RunSummary } from "./load.ts";
+
+export const TARGETS = {
+  /** Latchkey req/s ÷ bare Fastify req/s, same machine, same run, same concurrency. */
+  minRatio: 0.6,
+  /** Latchkey p99 latency at the bare server's concurrency, milliseconds. */
+  maxP99Ms: 20,
+  /** Every post-run RSS within this fraction of the mean of the Latchkey runs. */
+  maxRssDeviation: 0.1,
+} as const;
+
+export interface MeasuredRun {
+  server: "bare Fastify" | "Latchkey";
+  label: string;
+  summary: RunSummary;
+  /** RSS of the serving node process right after the run, bytes. */
+  rss: number;
+}
+
+export interface Verdict {
+  name: string;
+  pass: boolean;
+  detail: string;
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
+
+/** An aligned text table; numeric-looking cells are right-aligned. */
+export function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const isNumeric = (cell: string) => /^[-+]?[\d.,]+( MiB| %)?$/.test(cell);
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (isNumeric(c) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(" │ ").trimEnd();
+  const rule = widths.map((w) => "─".repeat(w)).join("─┼─");
+  return [line(header), rule, ...rows.map(line)].join("\n");
+}
+
+export function resultsTable(runs: MeasuredRun[]): string {
+  const header = ["server", "run", "req/s (mean)", "p50 ms", "p99 ms", "requests", "errors", "non-2xx", "RSS after run"];
+  const rows = runs.map(({ server, label, summary: s, rss }) => [
+    server,
+    label,
+    fixed(s.reqPerSec, 0),
+    fixed(s.p50, 2),
+    fixed(s.p99, 2),
+    String(s.requests),
+    String(s.errors),
+    String(s.non2xx),
+    mib(rss),
+  ]);
+  return formatTable(header, rows);
+}
+
+export function evaluate(bare: MeasuredRun, latchkey: MeasuredRun[], connections: number): { verdicts: Verdict[]; ratio: number; invalid: string[] } {
+  const meanReq = latchkey.reduce((sum, r) => sum + r.summary.reqPerSec, 0) / latchkey.length;
+  const ratio = meanReq / bare.summary.reqPerSec;
+  const worstP99 = Math.max(...latchkey.map((r) => r.summary.p99));
+  const rss = latchkey.map((r) => r.rss);
+  const rssMean = rss.reduce((a, b) => a + b, 0) / rss.length;
+  const rssDeviation = Math.max(...rss.map((v) => Math.abs(v - rssMean) / rssMean));
+
+  const verdicts: Verdict[] = [
+    {
+      name: `throughput ratio ≥ ${TARGETS.minRatio}`,
+      pass: ratio >= TARGETS.minRatio,
+      detail: `Latchkey ${fixed(meanReq, 0)} req/s (mean of ${latchkey.length} runs) ÷ bare ${fixed(bare.summary.reqPerSec, 0)} req/s = ${fixed(ratio, 3)}`,
+    },
+    {
+      name: `Latchkey p99 < ${TARGETS.maxP99Ms} ms at the bare server's concurrency (${connections} connections)`,
+      pass: worstP99 < TARGETS.maxP99Ms,
+      detail: `worst p99 over the runs ${fixed(worstP99, 2)} ms (per run: ${latchkey.map((r) => fixed(r.summary.p99, 2)).join(", ")}; bare ${fixed(bare.summary.p99, 2)} ms)`,
+    },
+    {
+      name: `RSS flat within ±${TARGETS.maxRssDeviation * 100} % over ${latchkey.length} runs`,
+      pass: latchkey.length >= 2 ? rssDeviation <= TARGETS.maxRssDeviation : false,
+      detail:
+        latchkey.length >= 2
+          ? `${rss.map(mib).join(" → ")}; mean ${mib(rssMean)}, largest deviation ${fixed(rssDeviation * 100, 1)} %`
+          : "needs at least 2 runs (--runs)",
+    },
+  ];
+
+  const invalid: string[] = [];
+  for (const run of [bare, ...latchkey]) {
+    const s = run.summary;
+    if (s.non2xx > 0 || s.errors > 0) {
+      const codes = Object.entries(s.statusCodes).map(([code, n]) => `${code}×${n}`).join(", ");
+      invalid.push(`${run.server} ${run.label}: ${s.non2xx} non-2xx, ${s.errors} errors (${s.timeouts} timeouts); status codes ${codes}`);
+    }
+  }
+  return { verdicts, ratio, invalid };
+}
