@@ -19,6 +19,8 @@ import { systemClock, type Clock } from "./infra/clock.ts";
 import { loadKeyring, type Keyring } from "./infra/crypto.ts";
 import type { Database } from "./infra/db.ts";
 import { AppError, installErrorHandling } from "./infra/errors.ts";
+import { installIdempotency } from "./infra/idempotency.ts";
+import { idempotencyRepository } from "./infra/idempotency.repository.ts";
 import { loggerOptions } from "./infra/logger.ts";
 import { createMetrics, instrumentRequests, type Metrics } from "./infra/metrics.ts";
 import { registerDocs, registerOpenApi } from "./infra/openapi.ts";
@@ -91,6 +93,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   await app.register(async (api) => {
     api.addHook("onRequest", apiKeyHook(authenticator));
+    installIdempotency(api, idempotencyRepository(db.prisma), clock);
     await api.register(appsRoutes, { apps: appsRepository(db.prisma) });
   }, { prefix: "/api/v1" });
 

@@ -125,8 +125,10 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 function validationDetails(err: FastifyError): ErrorDetail[] {
   const context = err.validationContext ?? "body";
   return (err.validation ?? []).map((v) => {
-    const missing = v.keyword === "required" ? `/${String((v.params as { missingProperty?: string }).missingProperty)}` : "";
-    const pointer = `${v.instancePath}${missing}`.replace(/^\//, "").replaceAll("/", ".");
+    // A missing or an unexpected property is reported on its parent object; name the property.
+    const params = v.params as { missingProperty?: string; additionalProperty?: string };
+    const property = v.keyword === "required" ? params.missingProperty : v.keyword === "additionalProperties" ? params.additionalProperty : undefined;
+    const pointer = `${v.instancePath}${property === undefined ? "" : `/${property}`}`.replace(/^\//, "").replaceAll("/", ".");
     return { field: pointer ? `${context}.${pointer}` : context, message: v.message ?? "is invalid" };
   });
 }
@@ -177,6 +179,10 @@ export function sendAppError(reply: FastifyReply, err: AppError): FastifyReply {
 
 /** Installs the one error handler and the JSON 404 for unknown routes. */
 export function installErrorHandling(app: FastifyInstance): void {
+  // JSON in (API.md §2): without Fastify's built-in text/plain parser a text body answers 415
+  // UNSUPPORTED_MEDIA_TYPE instead of reaching the schema as a string. A route that takes
+  // another type (forms, §7) adds its own parser in its own scope.
+  app.removeContentTypeParser("text/plain");
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const appError = toAppError(err);
     if (appError.status >= 500) {

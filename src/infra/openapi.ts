@@ -76,7 +76,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       security: [{ apiKey: [] }, { bearer: [] }],
     },
     transform: ({ schema, url, route }) => ({ schema: documentRoute(schema, url, route), url }),
-    transformObject: ({ openapiObject }) => finishDocument(openapiObject as Record<string, unknown>),
+    transformObject: (document) => finishDocument(("openapiObject" in document ? document.openapiObject : document.swaggerObject) as Record<string, unknown>),
   });
 }
 
