@@ -10,6 +10,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Redis } from "ioredis";
 import pino, { type Logger } from "pino";
 import type { Config } from "./config.ts";
+import { AppSettingsProvider } from "./features/apps/app-settings.ts";
 import { appsRepository } from "./features/apps/apps.repository.ts";
 import { appsRoutes } from "./features/apps/apps.routes.ts";
 import { healthRoutes } from "./features/health/health.routes.ts";
@@ -91,11 +92,18 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     onTouchError: (err) => logger.warn({ err }, "could not record key use"),
   });
 
+  const apps = appsRepository(db.prisma);
+  const settings = new AppSettingsProvider(apps, config, clock);
+  /** What every feature's routes receive. */
+  const features = { config, db, clock, metrics, keyring, settings };
+
   await app.register(async (api) => {
     api.addHook("onRequest", apiKeyHook(authenticator));
     installIdempotency(api, idempotencyRepository(db.prisma), clock);
-    await api.register(appsRoutes, { apps: appsRepository(db.prisma) });
+    await api.register(appsRoutes, { apps });
+    // Channel routes register below, one line each.
   }, { prefix: "/api/v1" });
+  void features;
 
   return app;
 }

@@ -1,0 +1,122 @@
+/**
+ * Per-app settings: the app's overrides (App.settings JSON) over the deployment defaults
+ * (Config). Channels read their section from `AppSettings`; the admin API (§9) writes them.
+ * Unknown or ill-typed stored values fall back to the default instead of failing a request.
+ */
+import type { Config } from "../../config.ts";
+import type { Clock } from "../../infra/clock.ts";
+import type { AppsRepository } from "./apps.repository.ts";
+
+export type Locale = "ko" | "en";
+
+export interface MessageTemplate {
+  /** SMS text, or the email subject. Placeholders: {appName}, {code}, {minutes}. */
+  text?: string;
+  subject?: string;
+  /** Email HTML body (placeholders as above, values HTML-escaped). */
+  html?: string;
+}
+
+export interface OtpSettings {
+  codeLength: number;
+  ttlSeconds: number;
+  maxAttempts: number;
+  /** ISO 3166 countries SMS may be sent to (SMS-pumping defence). */
+  allowedCountries: string[];
+  /** Destinations (E.164 phone or lower-case email) with a fixed code that never reach a provider. */
+  testDestinations: Array<{ destination: string; code: string }>;
+  /** Per-channel, per-locale template overrides. */
+  templates: { sms: Partial<Record<Locale, MessageTemplate>>; email: Partial<Record<Locale, MessageTemplate>> };
+  defaultLocale: Locale;
+}
+
+export type TotpAlgorithm = "SHA1" | "SHA256" | "SHA512";
+
+export interface TotpSettings {
+  issuer: string;
+  digits: 6 | 8;
+  periodSeconds: 30 | 60;
+  algorithm: TotpAlgorithm;
+  /** Wrong codes in a row before the user is locked. */
+  maxFailures: number;
+  lockSeconds: number;
+}
+
+export interface AppSettings {
+  appId: string;
+  appName: string;
+  otp: OtpSettings;
+  totp: TotpSettings;
+  /** The raw stored object, for sections not modelled here yet. */
+  raw: Record<string, unknown>;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => Boolean(v) && typeof v === "object" && !Array.isArray(v);
+const section = (raw: Record<string, unknown>, name: string) => (isObject(raw[name]) ? raw[name] : {});
+const intIn = (v: unknown, min: number, max: number, fallback: number) => (Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? (v as number) : fallback);
+const oneOf = <T>(v: unknown, values: readonly T[], fallback: T): T => (values.includes(v as T) ? (v as T) : fallback);
+const str = (v: unknown, fallback: string) => (typeof v === "string" && v.trim() ? v : fallback);
+
+export function resolveAppSettings(app: { id: string; name: string; settings: unknown }, config: Config): AppSettings {
+  const raw = isObject(app.settings) ? app.settings : {};
+  const otp = section(raw, "otp");
+  const totp = section(raw, "totp");
+  const templates = section(otp, "templates");
+  return {
+    appId: app.id,
+    appName: app.name,
+    raw,
+    otp: {
+      codeLength: intIn(otp.codeLength, 4, 10, config.OTP_CODE_LENGTH),
+      ttlSeconds: intIn(otp.ttlSeconds, 30, 3600, config.OTP_TTL_SECONDS),
+      maxAttempts: intIn(otp.maxAttempts, 1, 20, config.OTP_MAX_ATTEMPTS),
+      allowedCountries: Array.isArray(otp.allowedCountries) && otp.allowedCountries.every((c) => typeof c === "string")
+        ? (otp.allowedCountries as string[]).map((c) => c.toUpperCase())
+        : [config.DEFAULT_COUNTRY],
+      testDestinations: Array.isArray(otp.testDestinations)
+        ? (otp.testDestinations as unknown[]).filter(
+            (d): d is { destination: string; code: string } => isObject(d) && typeof d.destination === "string" && typeof d.code === "string",
+          )
+        : [],
+      templates: {
+        sms: (isObject(templates.sms) ? templates.sms : {}) as OtpSettings["templates"]["sms"],
+        email: (isObject(templates.email) ? templates.email : {}) as OtpSettings["templates"]["email"],
+      },
+      defaultLocale: oneOf(otp.defaultLocale, ["ko", "en"] as const, config.DEFAULT_LOCALE),
+    },
+    totp: {
+      issuer: str(totp.issuer, config.TOTP_ISSUER),
+      digits: oneOf(totp.digits, [6, 8] as const, 6),
+      periodSeconds: oneOf(totp.periodSeconds ?? totp.period, [30, 60] as const, 30),
+      algorithm: oneOf(totp.algorithm, ["SHA1", "SHA256", "SHA512"] as const, "SHA1"),
+      maxFailures: intIn(totp.maxFailures, 1, 100, 5),
+      lockSeconds: intIn(totp.lockSeconds, 1, 86400, config.TOTP_LOCK_SECONDS),
+    },
+  };
+}
+
+/** How long resolved settings are reused; settings changes apply everywhere within this time. */
+const SETTINGS_CACHE_TTL_MS = 2000;
+
+/** Resolved settings per app, cached briefly so a request costs no extra round trip for them. */
+export class AppSettingsProvider {
+  private readonly cache = new Map<string, { settings: AppSettings; expiresAt: number }>();
+  constructor(private readonly apps: AppsRepository, private readonly config: Config, private readonly clock: Clock) {}
+
+  async get(appId: string): Promise<AppSettings> {
+    const now = this.clock.now().getTime();
+    const hit = this.cache.get(appId);
+    if (hit && hit.expiresAt > now) return hit.settings;
+    const app = await this.apps.findById(appId);
+    if (!app) throw new Error(`app ${appId} not found`);
+    const settings = resolveAppSettings(app, this.config);
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(appId, { settings, expiresAt: now + SETTINGS_CACHE_TTL_MS });
+    return settings;
+  }
+
+  /** Drops the cached settings of one app (after an update on this instance). */
+  invalidate(appId: string): void {
+    this.cache.delete(appId);
+  }
+}
