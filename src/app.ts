@@ -23,6 +23,7 @@ import { AppError, installErrorHandling } from "./infra/errors.ts";
 import { installIdempotency } from "./infra/idempotency.ts";
 import { idempotencyRepository } from "./infra/idempotency.repository.ts";
 import { loggerOptions } from "./infra/logger.ts";
+import { createValidatorCompiler } from "./infra/validation.ts";
 import { createMetrics, instrumentRequests, type Metrics } from "./infra/metrics.ts";
 import { registerDocs, registerOpenApi } from "./infra/openapi.ts";
 
@@ -59,10 +60,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       const given = req.headers["x-request-id"];
       return typeof given === "string" && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
     },
-    ajv: { customOptions: { allErrors: true, coerceTypes: "array", removeAdditional: false } },
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  app.setValidatorCompiler(createValidatorCompiler());
   app.decorate("keyring", keyring);
   app.decorateRequest("auth", null);
   app.addHook("onSend", async (request, reply) => {

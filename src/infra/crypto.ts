@@ -2,7 +2,7 @@
  * Secrets handling in one place: random tokens, hashes of things we only compare, and an
  * AES-256-GCM keyring for things we must recover (TOTP and webhook secrets).
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
@@ -76,6 +76,17 @@ export class Keyring {
   /** True when `sealed` was made with an older key and should be re-sealed. */
   needsRotation(sealed: string): boolean {
     return sealed.split(".")[1] !== this.currentKeyId;
+  }
+
+  /**
+   * A 32-byte key for one purpose (`label`), derived with HKDF-SHA256 (RFC 5869) from the key
+   * `keyId` (default: the current key), for HMACs over values we only compare. Values hashed
+   * under an older key stay checkable while that key is in ENCRYPTION_KEYS_OLD.
+   */
+  deriveKey(label: string, keyId: string = this.currentKeyId): Buffer {
+    const key = this.keys.get(keyId);
+    if (!key) throw new Error(`no encryption key with id ${keyId}; add the old key to ENCRYPTION_KEYS_OLD`);
+    return Buffer.from(hkdfSync("sha256", key, "latchkey-derived-key", label, 32));
   }
 }
 

@@ -90,6 +90,8 @@ describe("400 VALIDATION_ERROR, never a 500", () => {
   it.each([
     ["a missing field", { count: 1, kind: "a" }, "body.phone"],
     ["a wrong type", { phone: "01012345678", count: "many", kind: "a" }, "body.count"],
+    ["a number where a string is expected (never coerced: it would lose a leading zero)", { phone: 1012345678, count: 1, kind: "a" }, "body.phone"],
+    ["a numeric string where an integer is expected (bodies are not coerced)", { phone: "01012345678", count: "5", kind: "a" }, "body.count"],
     ["a fraction where an integer is expected", { phone: "01012345678", count: 1.5, kind: "a" }, "body.count"],
     ["an unknown enum value", { phone: "01012345678", count: 1, kind: "c" }, "body.kind"],
     ["an over-long string", { phone: "0".repeat(21), count: 1, kind: "a" }, "body.phone"],

@@ -42,11 +42,24 @@ export interface TotpSettings {
   lockSeconds: number;
 }
 
+export type UserVerificationRequirement = "required" | "preferred" | "discouraged";
+
+export interface WebauthnSettings {
+  /** Relying party id: the registrable domain the credentials are scoped to (WebAuthn §5.1.2). */
+  rpId: string;
+  rpName: string;
+  /** Exact origins (scheme://host[:port]) a ceremony may come from. */
+  origins: string[];
+  /** Asked of authenticators in options; "required" also makes verification demand the UV flag. */
+  userVerification: UserVerificationRequirement;
+}
+
 export interface AppSettings {
   appId: string;
   appName: string;
   otp: OtpSettings;
   totp: TotpSettings;
+  webauthn: WebauthnSettings;
   /** The raw stored object, for sections not modelled here yet. */
   raw: Record<string, unknown>;
 }
@@ -56,11 +69,30 @@ const section = (raw: Record<string, unknown>, name: string) => (isObject(raw[na
 const intIn = (v: unknown, min: number, max: number, fallback: number) => (Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? (v as number) : fallback);
 const oneOf = <T>(v: unknown, values: readonly T[], fallback: T): T => (values.includes(v as T) ? (v as T) : fallback);
 const str = (v: unknown, fallback: string) => (typeof v === "string" && v.trim() ? v : fallback);
+/** A host name usable as an RP id: lower-case labels, no scheme, port or path. */
+const RP_ID_PATTERN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** `https://example.com` (a trailing slash is forgiven) or an Android app's `android:apk-key-hash:…`; else undefined. */
+const toOrigin = (v: unknown): string | undefined => {
+  if (typeof v !== "string") return undefined;
+  if (/^android:apk-key-hash:[A-Za-z0-9_-]{16,128}$/.test(v)) return v;
+  try {
+    const url = new URL(v);
+    const bare = url.pathname === "/" && !url.search && !url.hash && !url.username;
+    return (url.protocol === "https:" || url.protocol === "http:") && bare ? url.origin : undefined;
+  } catch {
+    return undefined;
+  }
+};
+const origins = (v: unknown, fallback: string[]): string[] => {
+  const parsed = Array.isArray(v) ? v.map(toOrigin) : [];
+  return parsed.length > 0 && parsed.every((o) => o !== undefined) ? (parsed as string[]) : [...fallback];
+};
 
 export function resolveAppSettings(app: { id: string; name: string; settings: unknown }, config: Config): AppSettings {
   const raw = isObject(app.settings) ? app.settings : {};
   const otp = section(raw, "otp");
   const totp = section(raw, "totp");
+  const webauthn = section(raw, "webauthn");
   const templates = section(otp, "templates");
   return {
     appId: app.id,
@@ -91,6 +123,12 @@ export function resolveAppSettings(app: { id: string; name: string; settings: un
       algorithm: oneOf(totp.algorithm, ["SHA1", "SHA256", "SHA512"] as const, "SHA1"),
       maxFailures: intIn(totp.maxFailures, 1, 100, 5),
       lockSeconds: intIn(totp.lockSeconds, 1, 86400, config.TOTP_LOCK_SECONDS),
+    },
+    webauthn: {
+      rpId: typeof webauthn.rpId === "string" && RP_ID_PATTERN.test(webauthn.rpId) ? webauthn.rpId : config.WEBAUTHN_RP_ID,
+      rpName: str(webauthn.rpName, config.WEBAUTHN_RP_NAME),
+      origins: origins(webauthn.origins, config.WEBAUTHN_ORIGINS),
+      userVerification: oneOf(webauthn.userVerification, ["required", "preferred", "discouraged"] as const, "preferred"),
     },
   };
 }
