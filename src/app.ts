@@ -15,6 +15,7 @@ import { appsRepository } from "./features/apps/apps.repository.ts";
 import { appsRoutes } from "./features/apps/apps.routes.ts";
 import { healthRoutes } from "./features/health/health.routes.ts";
 import { keysRepository } from "./features/keys/keys.repository.ts";
+import { webauthnRoutes } from "./features/webauthn/webauthn.routes.ts";
 import { ApiKeyAuthenticator, apiKeyHook } from "./infra/auth.ts";
 import { systemClock, type Clock } from "./infra/clock.ts";
 import { loadKeyring, type Keyring } from "./infra/crypto.ts";
@@ -35,6 +36,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Shared Redis (rate-limit counters), when REDIS_URL is set. */
   redis?: Redis;
+  /** Prefix of rate-limit keys in Redis (tests isolate themselves with their own). */
+  rateLimitNamespace?: string;
 }
 
 /** Request bodies over this size answer 413 (API.md: bodies over 64 KiB). */
@@ -78,7 +81,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     max: config.RATE_LIMIT_GLOBAL_PER_MIN,
     timeWindow: 60_000,
     keyGenerator: (request) => request.ip,
-    ...(deps.redis ? { redis: deps.redis, nameSpace: "latchkey:rl:global:", skipOnError: true } : {}),
+    ...(deps.redis ? { redis: deps.redis, nameSpace: `${deps.rateLimitNamespace ?? "latchkey:rl:"}global:`, skipOnError: true } : {}),
     errorResponseBuilder: (_request, context) =>
       new AppError("RATE_LIMITED", { message: `rate limit exceeded: at most ${context.max} requests per minute`, retryAfterSeconds: context.ttl / 1000 }),
   });
@@ -103,6 +106,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     installIdempotency(api, idempotencyRepository(db.prisma), clock);
     await api.register(appsRoutes, { apps });
     // Channel routes register below, one line each.
+    await api.register(webauthnRoutes, features);
   }, { prefix: "/api/v1" });
   void features;
 

@@ -68,7 +68,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const logger = pino(loggerOptions(config.LOG_LEVEL), sink);
   const redis = process.env.REDIS_URL ? new Redis(process.env.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }) : undefined;
   redis?.on("error", () => undefined);
-  const app = await buildApp(config, { db: database.db, keyring, logger, redis, clock: options.clock, ...options.deps });
+  const rateLimitNamespace = `latchkey-test:${randomBytes(6).toString("hex")}:`;
+  const app = await buildApp(config, { db: database.db, keyring, logger, redis, rateLimitNamespace, clock: options.clock, ...options.deps });
 
   const createTenant = async (name = `tenant ${randomBytes(3).toString("hex")}`) => {
     const created = await createApp(appsRepository(database.db.prisma), { name });
