@@ -16,10 +16,37 @@ export const REDACT_PATHS = [
   ...SENSITIVE_FIELDS.map((field) => `*.*.${field}`),
 ];
 
+/** The URL with every query value masked: `?phone=01012345678` is personal data. */
+export function maskQuery(url: string | undefined): string | undefined {
+  if (!url) return url;
+  const index = url.indexOf("?");
+  if (index === -1) return url;
+  const masked = url
+    .slice(index + 1)
+    .split("&")
+    .map((pair) => {
+      const eq = pair.indexOf("=");
+      return eq === -1 ? pair : `${pair.slice(0, eq)}=[redacted]`;
+    })
+    .join("&");
+  return `${url.slice(0, index)}?${masked}`;
+}
+
+interface LoggedRequest {
+  id?: string;
+  method?: string;
+  url?: string;
+  ip?: string;
+  socket?: { remoteAddress?: string };
+}
+
 export function loggerOptions(level: string): LoggerOptions {
   return {
     level,
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+    serializers: {
+      req: (req: LoggedRequest) => ({ method: req.method, url: maskQuery(req.url), remoteAddress: req.ip ?? req.socket?.remoteAddress }),
+    },
     base: { service: "latchkey" },
     timestamp: () => `,"time":"${new Date().toISOString()}"`,
   };

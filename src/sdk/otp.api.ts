@@ -19,7 +19,7 @@ interface OtpSendFields {
 
 /** Fields shared by both channels' verify inputs. */
 interface OtpVerifyFields {
-  /** The code the user typed. */
+  /** The code the user typed (digits; spaces and dashes are ignored). */
   code: string;
   /** Must match the send's purpose; default `login`. */
   purpose?: string;
@@ -98,8 +98,11 @@ export interface OtpVerifyResult {
 export interface OtpStatusResult {
   /** Whether a live code is waiting to be verified. */
   pending: boolean;
+  /** Expiry of the newest code for this destination and purpose; null when none was ever sent. */
   expiresAt: IsoDateTime | null;
+  /** Wrong codes the pending code still tolerates; 0 when nothing is pending. */
   attemptsRemaining: number;
+  /** When the newest code was verified; null while it is not. */
   verifiedAt: IsoDateTime | null;
 }
 

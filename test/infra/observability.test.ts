@@ -62,6 +62,14 @@ describe("logs", () => {
     expect(text).not.toContain(t.apiKey.slice(4, 20));
   });
 
+  it("mask query-string values (phone numbers and emails are personal data)", async () => {
+    await t.app.inject({ method: "GET", url: "/api/v1/app?phone=01099998888&email=someone%40example.com", headers: { "x-api-key": t.apiKey } });
+    const text = JSON.stringify(t.logs);
+    expect(text).not.toContain("01099998888");
+    expect(text).not.toContain("someone");
+    expect(t.logs.some((line) => (line.req as { url?: string } | undefined)?.url === "/api/v1/app?phone=[redacted]&email=[redacted]")).toBe(true);
+  });
+
   it("echo the request id to the client", async () => {
     const res = await t.app.inject({ method: "GET", url: "/health", headers: { "x-request-id": "trace-42" } });
     expect(res.headers["x-request-id"]).toBe("trace-42");
