@@ -29,6 +29,12 @@ export interface Database {
    * several instances starting together do one thing (migrations, bootstrap) one at a time.
    */
   withLock<T>(lockKey: number, fn: (session: SqlSession) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL only: LISTEN on `channel` over one dedicated connection outside the pool, for
+   * cross-instance signals (src/infra/signals.ts). A lost connection is re-established with
+   * backoff; `onReconnect` then tells the caller that notifications may have been missed.
+   */
+  listen?(channel: string, handlers: ListenHandlers): Promise<Listener>;
   /** PGlite only: a snapshot of the whole database (test templates). */
   dump?(): Promise<Blob>;
   /** Throws when the database cannot answer. */
@@ -41,6 +47,20 @@ export interface SqlSession {
   exec(sql: string): Promise<void>;
   query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
 }
+
+export interface ListenHandlers {
+  onNotify(payload: string): void;
+  /** Called after a lost LISTEN connection is back: anything sent meanwhile was missed. */
+  onReconnect?(): void;
+  onError?(err: Error): void;
+}
+
+export interface Listener {
+  close(): Promise<void>;
+}
+
+/** Longest pause between two attempts to re-establish a lost LISTEN connection. */
+const LISTEN_MAX_BACKOFF_MS = 5000;
 
 export interface DatabaseOptions {
   /** postgresql:// URL; when absent, PGlite is used. */
@@ -95,12 +115,95 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
         client.release();
       }
     },
+    listen: (channel, handlers) => listenPostgres(url, channel, handlers),
     async ping() {
       await pool.query("SELECT 1");
     },
     async close() {
       await prisma.$disconnect();
       await pool.end();
+    },
+  };
+}
+
+async function listenPostgres(url: string, channel: string, handlers: ListenHandlers): Promise<Listener> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new Error(`invalid LISTEN channel name: ${channel}`);
+  let client: pg.Client | undefined;
+  let closed = false;
+  let failures = 0;
+  let retry: NodeJS.Timeout | undefined;
+
+  const connect = async (): Promise<void> => {
+    const next = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000, keepAlive: true });
+    next.on("notification", (message) => {
+      if (message.channel === channel) handlers.onNotify(message.payload ?? "");
+    });
+    next.on("error", (err) => {
+      handlers.onError?.(err);
+      lost(next);
+    });
+    next.on("end", () => lost(next));
+    try {
+      await next.connect();
+      await next.query(`LISTEN ${channel}`);
+    } catch (err) {
+      next.removeAllListeners("end");
+      await next.end().catch(() => undefined);
+      throw err;
+    }
+    if (closed) {
+      await next.end().catch(() => undefined);
+      return;
+    }
+    client = next;
+  };
+
+  const lost = (which: pg.Client): void => {
+    if (closed || client !== which) return;
+    client = undefined;
+    which.removeAllListeners("end");
+    which.end().catch(() => undefined);
+    schedule();
+  };
+
+  const schedule = (): void => {
+    if (closed || retry) return;
+    const delay = Math.min(LISTEN_MAX_BACKOFF_MS, 100 * 2 ** Math.min(failures, 6));
+    retry = setTimeout(() => {
+      retry = undefined;
+      connect().then(
+        () => {
+          failures = 0;
+          if (!closed) handlers.onReconnect?.();
+        },
+        (err: Error) => {
+          failures++;
+          handlers.onError?.(err);
+          schedule();
+        },
+      );
+    }, delay);
+    retry.unref();
+  };
+
+  // The first attempt's failure is not fatal: the listener keeps trying in the background.
+  try {
+    await connect();
+  } catch (err) {
+    failures++;
+    handlers.onError?.(err as Error);
+    schedule();
+  }
+  return {
+    async close() {
+      closed = true;
+      if (retry) clearTimeout(retry);
+      const current = client;
+      client = undefined;
+      if (current) {
+        current.removeAllListeners("end");
+        await current.end().catch(() => undefined);
+      }
     },
   };
 }

@@ -14,7 +14,8 @@ const LONG_POLL_GRACE_MS = 10_000;
 
 export type PushPlatform = "ios" | "android" | "web";
 export type PushAction = "approve" | "deny";
-export type PushStatus = "pending" | "approved" | "denied" | "expired";
+/** `failed`: no device could be reached when it was sent (the send answered `DELIVERY_FAILED`). */
+export type PushStatus = "pending" | "approved" | "denied" | "expired" | "failed";
 
 /** Input of `client.push.registerDevice`. */
 export interface PushRegisterDeviceInput {
@@ -42,7 +43,13 @@ export interface PushDevice {
   deviceId: string;
   platform: PushPlatform;
   deviceName: string | null;
+  /** `false` once FCM reported its token unregistered or invalid; register it again to revive it. */
+  active: boolean;
+  /** `true` when it registered a public key and must sign its answers. */
+  signed: boolean;
   createdAt: IsoDateTime;
+  /** Last registration or answer. */
+  lastSeenAt: IsoDateTime | null;
   [field: string]: unknown;
 }
 
@@ -64,6 +71,8 @@ export interface PushSendInput {
   numberMatching?: boolean;
   /** What the phone shows about the attempt (IP, location, browser, …). */
   context?: Record<string, unknown>;
+  /** Free label recorded with the verification (`login`, `payment`, …); default `login`. */
+  purpose?: string;
 }
 
 /** `data` of `client.push.send`. */
@@ -85,17 +94,25 @@ export interface PushRespondInput {
    * without `apiKey` can use it); without it the app's key answers.
    */
   deviceToken?: string;
-  /** For devices with a public key: base64 ECDSA-SHA256 over `requestId.action.matchNumber.timestamp`. */
+  /**
+   * For devices with a public key: base64 ECDSA-SHA256 (DER or raw r‖s) over the UTF-8 string
+   * `${requestId}.${action}.${matchNumber}.${timestamp}`, with `matchNumber` exactly as sent
+   * (empty when none).
+   */
   signature?: string;
   /** Unix seconds the signature was made (±300 s of the server's clock). */
   timestamp?: number;
+  /** When your backend relays a device's signed answer with the API key: which device signed it. */
+  deviceId?: string;
 }
 
 /** `data` of `client.push.respond`. */
 export interface PushRespondResult {
+  requestId: string;
   status: "approved" | "denied";
   /** `number_mismatch` when a wrong `matchNumber` turned the answer into a denial. */
   reason?: string;
+  respondedAt: IsoDateTime;
   [field: string]: unknown;
 }
 
@@ -112,6 +129,10 @@ export interface PushVerifyResult {
   verified: boolean;
   status: PushStatus;
   respondedAt?: IsoDateTime | null;
+  requestId?: string;
+  expiresAt?: IsoDateTime;
+  /** Why it ended without approval: `user_denied`, `number_mismatch`, `expired`, `delivery_failed`. */
+  reason?: string;
   [field: string]: unknown;
 }
 
@@ -205,7 +226,7 @@ export class PushApi {
 
   /**
    * Polls {@link PushApi.verify} with long polls until the request is no
-   * longer `pending` (approved, denied or expired) and returns that final data.
+   * longer `pending` (approved, denied, expired or failed) and returns that final data.
    *
    * **On timeout it does not throw**: it returns the last data seen, whose
    * `status` is still `pending` — check `status` (or `verified`) rather than

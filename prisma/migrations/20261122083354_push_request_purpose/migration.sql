@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "push_requests" ADD COLUMN     "purpose" TEXT NOT NULL DEFAULT 'login';
