@@ -47,6 +47,7 @@ export type {
 export type {
   TotpApi,
   TotpBackupCodesResult,
+  TotpDisableResult,
   TotpSetupInput,
   TotpSetupResult,
   TotpStatusResult,
@@ -67,6 +68,7 @@ export type {
   WebAuthnAuthenticateVerifyResult,
   WebAuthnCredential,
   WebAuthnCredentialList,
+  WebAuthnDeleteResult,
   WebAuthnRegisterOptionsInput,
   WebAuthnRegisterOptionsResult,
   WebAuthnRegisterVerifyInput,
@@ -93,14 +95,17 @@ export type { MfaApi, MfaCheckInput, MfaCheckResult } from "./mfa.api.ts";
 export type {
   WebhookAttempt,
   WebhookCreateInput,
+  WebhookDeliveriesPage,
   WebhookDelivery,
   WebhookDeliveryList,
   WebhookEndpoint,
   WebhookEndpointList,
   WebhookEndpointWithSecret,
   WebhookEventType,
+  WebhookRotateSecretInput,
   WebhooksApi,
   WebhookSecretRotation,
   WebhookTestInput,
+  WebhookTestResult,
   WebhookUpdateInput,
 } from "./webhooks.api.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 import { pathSegment, postOptions, type HttpTransport } from "./transport.ts";
-import type { IsoDateTime, MfaProgress, PostRequestOptions, RequestOptions, UnspecifiedData } from "./types.ts";
+import type { IsoDateTime, MfaProgress, PostRequestOptions, RequestOptions } from "./types.ts";
 
 /** A credential descriptor (WebAuthn `PublicKeyCredentialDescriptorJSON`). */
 export interface CredentialDescriptorJSON {
@@ -118,6 +118,8 @@ export interface WebAuthnAuthenticateOptionsInput {
 /** Input of `client.webauthn.authenticateVerify`. */
 export type WebAuthnAuthenticateVerifyInput = {
   userId?: string;
+  /** Recorded with the verification, for MFA policies (default `login`). */
+  purpose?: string;
 } & CredentialInput<AuthenticationCredentialJSON>;
 
 /** `data` of `client.webauthn.registerOptions`: pass `publicKey` to the browser. */
@@ -153,8 +155,24 @@ export interface WebAuthnCredential {
   deviceName: string | null;
   createdAt: IsoDateTime;
   lastUsedAt: IsoDateTime | null;
-  transports?: string[];
+  transports: string[];
+  /** Authenticator model (AAGUID); all zeros when the authenticator does not say. */
+  aaguid: string | null;
+  /** A synced passkey (BE flag). */
+  backupEligible: boolean;
+  /** Backed up as of its last use (BS flag). */
+  backupState: boolean;
+  /** Last signature counter; 0 for authenticators that keep none. */
+  counter: number;
   [field: string]: unknown;
+}
+
+/** `data` of `client.webauthn.deleteCredential`. */
+export interface WebAuthnDeleteResult {
+  deleted: true;
+  credentialId: string;
+  /** The user the credential belonged to. */
+  userId: string;
 }
 
 /** `data` of `client.webauthn.listCredentials`. */
@@ -241,7 +259,7 @@ export class WebAuthnApi {
     return this.#transport.request({
       method: "POST",
       path: "/webauthn/authenticate/verify",
-      body: { userId: input.userId, ...flattenCredential(input) },
+      body: { userId: input.userId, purpose: input.purpose, ...flattenCredential(input) },
       ...postOptions(options),
     });
   }
@@ -256,8 +274,8 @@ export class WebAuthnApi {
     });
   }
 
-  /** `PATCH /webauthn/credentials/:credentialId` — renames a credential. */
-  async renameCredential(credentialId: string, deviceName: string, options: RequestOptions = {}): Promise<UnspecifiedData> {
+  /** `PATCH /webauthn/credentials/:credentialId` — renames a credential (`null` clears the name). */
+  async renameCredential(credentialId: string, deviceName: string | null, options: RequestOptions = {}): Promise<WebAuthnCredential> {
     return this.#transport.request({
       method: "PATCH",
       path: `/webauthn/credentials/${pathSegment("credentialId", credentialId)}`,
@@ -266,8 +284,8 @@ export class WebAuthnApi {
     });
   }
 
-  /** `DELETE /webauthn/credentials/:credentialId` — removes a credential. */
-  async deleteCredential(credentialId: string, options: RequestOptions = {}): Promise<UnspecifiedData> {
+  /** `DELETE /webauthn/credentials/:credentialId` — removes a credential; it can no longer sign in. */
+  async deleteCredential(credentialId: string, options: RequestOptions = {}): Promise<WebAuthnDeleteResult> {
     return this.#transport.request({
       method: "DELETE",
       path: `/webauthn/credentials/${pathSegment("credentialId", credentialId)}`,

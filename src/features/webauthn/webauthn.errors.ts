@@ -18,6 +18,8 @@ export type FailureReason =
   | "credential_not_found"
   | "credential_id_mismatch"
   | "user_handle_mismatch"
+  /** A passkey login (no user named beforehand) must return the user handle (WebAuthn §7.2 step 6). */
+  | "user_handle_missing"
   | "origin_mismatch"
   | "rp_id_mismatch"
   | "challenge_mismatch"
@@ -40,6 +42,7 @@ const MESSAGES: Record<FailureReason, string> = {
   credential_not_found: "no such credential is registered",
   credential_id_mismatch: "the credential id does not match the authenticator data",
   user_handle_mismatch: "the user handle does not belong to this credential's user",
+  user_handle_missing: "a passkey login must return the user handle",
   origin_mismatch: "the ceremony ran on an origin that is not allowed",
   rp_id_mismatch: "the authenticator signed for another relying party id",
   challenge_mismatch: "the client data does not carry the expected challenge",

@@ -1,6 +1,6 @@
 /**
  * The one adapter for @simplewebauthn/server (STYLE.md §5): options generation and the
- * WebAuthn Level 3 §7.1 / §7.2 verification procedures. Library errors never leave this file;
+ * WebAuthn §7.1 / §7.2 verification procedures. Library errors never leave this file;
  * they become a stable `reason` the service turns into WEBAUTHN_VERIFICATION_FAILED.
  *
  * Inputs here are already normalized to base64url (webauthn.encoding.ts).
@@ -74,6 +74,8 @@ export async function buildRegistrationOptions(input: {
 
 export async function buildAuthenticationOptions(input: {
   rpId: string;
+  /** The challenge's bytes (already stored server side). */
+  challenge: Uint8Array;
   /** Empty for a discoverable-credential (passkey) login. */
   allowCredentials: CredentialDescriptor[];
   userVerification: UserVerificationRequirement;
@@ -81,6 +83,7 @@ export async function buildAuthenticationOptions(input: {
 }): Promise<RequestOptions> {
   return generateAuthenticationOptions({
     rpID: input.rpId,
+    challenge: new Uint8Array(input.challenge),
     allowCredentials: input.allowCredentials,
     userVerification: input.userVerification,
     timeout: input.timeoutMs,
@@ -122,7 +125,7 @@ export interface RegisteredCredential {
   fmt: string;
 }
 
-/** WebAuthn §7.1 "Registering a New Credential", steps 5–26, for one expected challenge. */
+/** WebAuthn §7.1 "Registering a New Credential", for one expected challenge. */
 export async function verifyRegistration(input: {
   response: RegistrationResponseJSON;
   expectedChallenge: string;
@@ -165,8 +168,8 @@ export interface VerifiedAssertion {
 }
 
 /**
- * WebAuthn §7.2 "Verifying an Authentication Assertion", steps 5–21 and 23. The signature
- * counter (step 22) is deliberately left to the caller: the library is given counter 0 so
+ * WebAuthn §7.2 "Verifying an Authentication Assertion", all but one step: the signature
+ * counter (§6.1.1) is deliberately left to the caller: the library is given counter 0 so
  * that it never rejects on it, and the service compares counters only for an assertion whose
  * signature is valid — a forged assertion must not be reported as a cloned authenticator —
  * and then enforces the comparison atomically in the UPDATE that stores the new value.
