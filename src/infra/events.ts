@@ -58,6 +58,19 @@ export function buildEventPayload(id: string, input: EventInput): EventPayload {
   };
 }
 
+type EventRecordedListener = (event: { id: string; appId: string }) => void;
+const recordedListeners = new Set<EventRecordedListener>();
+
+/**
+ * Tells `listener` each time this process records an event — synchronously, inside the
+ * recording transaction, so before the event is visible: a hint to look soon (the webhook
+ * dispatcher), not a promise that it committed. Returns the unsubscribe function.
+ */
+export function onEventRecorded(listener: EventRecordedListener): () => void {
+  recordedListeners.add(listener);
+  return () => recordedListeners.delete(listener);
+}
+
 /** Records `input` in the outbox with `tx` (the caller's transaction). Returns the payload. */
 export async function recordEvent(tx: Tx, input: EventInput): Promise<EventPayload> {
   const id = newId("evt");
@@ -73,5 +86,28 @@ export async function recordEvent(tx: Tx, input: EventInput): Promise<EventPaylo
       createdAt: input.at,
     },
   });
+  for (const listener of recordedListeners) {
+    try {
+      listener({ id, appId: input.appId });
+    } catch {
+      // A hint that fails must not fail the state change that recorded the event.
+    }
+  }
   return payload;
+}
+
+/**
+ * The same hint for events a feature inserts with its own SQL, when the state change and its
+ * events must be one statement (the TOTP verify hot path): call it once they are written.
+ */
+export function announceRecordedEvents(events: Array<{ id: string; appId: string }>): void {
+  for (const event of events) {
+    for (const listener of recordedListeners) {
+      try {
+        listener(event);
+      } catch {
+        // As in recordEvent: a failing hint never fails the change.
+      }
+    }
+  }
 }

@@ -8,7 +8,7 @@
  * requests can never both perform. 5xx answers are not stored: the client may retry them.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { sha256Hex } from "./crypto.ts";
+import { sha256Hex, type Keyring } from "./crypto.ts";
 import type { Clock } from "./clock.ts";
 import { AppError } from "./errors.ts";
 import type { IdempotencyRepository } from "./idempotency.repository.ts";
@@ -37,6 +37,26 @@ function canonicalJson(value: unknown): string {
 /** What makes two requests "the same": method, URL and body (key order ignored). */
 export function fingerprintOf(method: string, url: string, body: unknown): string {
   return sha256Hex(`${method} ${url}\n${canonicalJson(body ?? null)}`);
+}
+
+/**
+ * Stored answers are sealed with the keyring (AES-256-GCM, bound to the app and key): some
+ * carry secrets shown only once (TOTP secrets, backup codes, device tokens, API keys), which
+ * must not sit in the database in clear text for 24 h.
+ */
+const claimBinding = (appId: string, key: string) => `idempotency:${appId}:${key}`;
+
+/** buildApp always decorates the keyring; a bare instance (unit tests) stores answers as they are. */
+const keyringOf = (request: FastifyRequest): Keyring | undefined => (request.server as { keyring?: Keyring }).keyring;
+
+function sealBody(request: FastifyRequest, body: string, binding: string): string {
+  return keyringOf(request)?.seal(body, binding) ?? body;
+}
+
+/** The stored answer in clear; answers stored unsealed are JSON and pass as they are. */
+function openStoredBody(request: FastifyRequest, stored: string, binding: string): string {
+  const keyring = keyringOf(request);
+  return keyring && stored.startsWith("v1.") ? keyring.open(stored, binding) : stored;
 }
 
 /** Installs the hooks on the `/api/v1` scope (after authentication, which supplies the app). */
@@ -76,7 +96,8 @@ export function installIdempotency(api: FastifyInstance, repo: IdempotencyReposi
         throw new AppError("CONFLICT", { message: "a request with this Idempotency-Key is still being processed" });
       }
       reply.header("idempotent-replayed", "true");
-      return reply.code(existing.responseStatus).type("application/json; charset=utf-8").serializer((x: unknown) => String(x)).send(existing.responseBody ?? "");
+      const body = openStoredBody(request, existing.responseBody ?? "", claimBinding(appId, key));
+      return reply.code(existing.responseStatus).type("application/json; charset=utf-8").serializer((x: unknown) => String(x)).send(body);
     }
     throw new AppError("CONFLICT", { message: "a request with this Idempotency-Key is still being processed" });
   });
@@ -88,7 +109,8 @@ export function installIdempotency(api: FastifyInstance, repo: IdempotencyReposi
     if (reply.statusCode >= 500) {
       await repo.release(claim.appId, claim.key);
     } else {
-      await repo.complete(claim.appId, claim.key, reply.statusCode, typeof payload === "string" ? payload : String(payload ?? ""));
+      const body = typeof payload === "string" ? payload : String(payload ?? "");
+      await repo.complete(claim.appId, claim.key, reply.statusCode, sealBody(request, body, claimBinding(claim.appId, claim.key)));
     }
     return payload;
   });

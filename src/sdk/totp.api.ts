@@ -4,14 +4,14 @@
  * @module
  */
 import { pathSegment, postOptions, type HttpTransport } from "./transport.ts";
-import type { IsoDateTime, MfaProgress, PostRequestOptions, RequestOptions, UnspecifiedData } from "./types.ts";
+import type { IsoDateTime, MfaProgress, PostRequestOptions, RequestOptions } from "./types.ts";
 
 /** Input of `client.totp.setup`. */
 export interface TotpSetupInput {
   userId: string;
   /** Label shown in the authenticator app; defaults to `userId`. */
   accountName?: string;
-  /** Issuer shown in the authenticator app; defaults to the app's name. */
+  /** Issuer shown in the authenticator app (no colon); defaults to the app's `totp.issuer` setting, else `TOTP_ISSUER`. */
   issuer?: string;
   /** Replace an enabled factor instead of failing with `TOTP_ALREADY_ENABLED`. */
   force?: boolean;
@@ -21,7 +21,7 @@ export interface TotpSetupInput {
 export interface TotpSetupResult {
   /** Base32 secret, for manual entry. */
   secret: string;
-  /** `otpauth://totp/…` */
+  /** `otpauth://totp/<Issuer>:<account>?secret=…&issuer=…&algorithm=…&digits=…&period=…` (Key Uri Format). */
   uri: string;
   /** `data:image/png;base64,…` QR code of `uri`. */
   qrCodeDataUrl: string;
@@ -35,13 +35,18 @@ export type TotpVerifyInput =
   | { userId: string; token: string; code?: undefined }
   | { userId: string; code: string; token?: undefined };
 
-/** `data` of a successful `client.totp.verify`. A wrong code throws `INVALID_CODE`. */
+/**
+ * `data` of a successful `client.totp.verify`. A wrong code throws `INVALID_CODE`
+ * (`data.attemptsRemaining`); a reused code `CODE_ALREADY_USED`; too many wrong
+ * codes in a row `ACCOUNT_LOCKED` (with `retryAfter`).
+ */
 export interface TotpVerifyResult {
   verified: true;
   /** `true` on the verify that confirmed a pending factor. */
   activated?: boolean;
   /** `true` when a backup code was used. */
   backupCodeUsed?: boolean;
+  /** Unused backup codes left, with `backupCodeUsed`. */
   backupCodesRemaining?: number;
   mfa?: MfaProgress;
 }
@@ -53,6 +58,13 @@ export interface TotpStatusResult {
   pending: boolean;
   createdAt: IsoDateTime | null;
   lastUsedAt: IsoDateTime | null;
+  /** Unused backup codes. */
+  backupCodesRemaining: number;
+}
+
+/** `data` of `client.totp.disable`. */
+export interface TotpDisableResult {
+  disabled: true;
 }
 
 /**
@@ -101,8 +113,8 @@ export class TotpApi {
     });
   }
 
-  /** `DELETE /totp/:userId` — disables the user's factor. */
-  async disable(userId: string, options: RequestOptions = {}): Promise<UnspecifiedData> {
+  /** `DELETE /totp/:userId` — disables the user's factor and deletes their backup codes. */
+  async disable(userId: string, options: RequestOptions = {}): Promise<TotpDisableResult> {
     return this.#transport.request({
       method: "DELETE",
       path: `/totp/${pathSegment("userId", userId)}`,
