@@ -13,9 +13,15 @@ import type { Config } from "./config.ts";
 import { AppSettingsProvider } from "./features/apps/app-settings.ts";
 import { appsRepository } from "./features/apps/apps.repository.ts";
 import { appsRoutes } from "./features/apps/apps.routes.ts";
+import { emailRoutes } from "./features/email/email.routes.ts";
 import { healthRoutes } from "./features/health/health.routes.ts";
 import { keysRepository } from "./features/keys/keys.repository.ts";
+import { pushRoutes } from "./features/push/push.routes.ts";
+import { smsRoutes } from "./features/sms/sms.routes.ts";
+import { totpRoutes } from "./features/totp/totp.routes.ts";
 import { webauthnRoutes } from "./features/webauthn/webauthn.routes.ts";
+import type { WebhookDeps } from "./features/webhooks/webhooks.delivery.ts";
+import { webhooksRoutes } from "./features/webhooks/webhooks.routes.ts";
 import { ApiKeyAuthenticator, apiKeyHook } from "./infra/auth.ts";
 import { systemClock, type Clock } from "./infra/clock.ts";
 import { loadKeyring, type Keyring } from "./infra/crypto.ts";
@@ -24,9 +30,13 @@ import { AppError, installErrorHandling } from "./infra/errors.ts";
 import { installIdempotency } from "./infra/idempotency.ts";
 import { idempotencyRepository } from "./infra/idempotency.repository.ts";
 import { loggerOptions } from "./infra/logger.ts";
+import { createMailer, type Mailer } from "./infra/mailer.ts";
 import { createValidatorCompiler } from "./infra/validation.ts";
 import { createMetrics, instrumentRequests, type Metrics } from "./infra/metrics.ts";
 import { registerDocs, registerOpenApi } from "./infra/openapi.ts";
+import type { PushSender } from "./infra/push.ts";
+import { createSignals, type Signals } from "./infra/signals.ts";
+import { createSmsSender, type SmsSender } from "./infra/sms.ts";
 
 export interface AppDeps {
   db: Database;
@@ -38,6 +48,16 @@ export interface AppDeps {
   redis?: Redis;
   /** Prefix of rate-limit keys in Redis (tests isolate themselves with their own). */
   rateLimitNamespace?: string;
+  /** How push approval requests leave; default: PUSH_PROVIDER from config. */
+  push?: PushSender;
+  /** Cross-instance "look again" signals (long polls); default: Redis, else PostgreSQL LISTEN/NOTIFY, else in-process. */
+  signals?: Signals;
+  /** How SMS codes leave; default: the SMS_PROVIDER from config. */
+  sms?: SmsSender;
+  /** How email codes leave; default: SMTP_URL from config, else printed. */
+  mailer?: Mailer;
+  /** Webhook delivery overrides (worker on/off, retry schedule, timeouts, DNS); default: WEBHOOK_* from config. */
+  webhooks?: WebhookDeps;
 }
 
 /** Request bodies over this size answer 413 (API.md: bodies over 64 KiB). */
@@ -99,7 +119,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const apps = appsRepository(db.prisma);
   const settings = new AppSettingsProvider(apps, config, clock);
   /** What every feature's routes receive. */
-  const features = { config, db, clock, metrics, keyring, settings };
+  const signals = deps.signals ?? createSignals({ db, redis: deps.redis, onError: (err) => logger.warn({ err }, "cross-instance signals unavailable") });
+  if (!deps.signals) app.addHook("onClose", async () => signals.close());
+  const features = { config, db, clock, metrics, keyring, settings, signals, authenticator };
 
   await app.register(async (api) => {
     api.addHook("onRequest", apiKeyHook(authenticator));
@@ -107,6 +129,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(appsRoutes, { apps });
     // Channel routes register below, one line each.
     await api.register(webauthnRoutes, features);
+    await api.register(totpRoutes, features);
+    await api.register(smsRoutes, { ...features, sms: deps.sms ?? createSmsSender(config, { logger }) });
+    await api.register(emailRoutes, { ...features, mailer: deps.mailer ?? createMailer(config, { logger }) });
+    await api.register(pushRoutes, { ...features, push: deps.push });
+    await api.register(webhooksRoutes, { ...features, webhooks: deps.webhooks });
   }, { prefix: "/api/v1" });
   void features;
 

@@ -99,6 +99,21 @@ function list(description: string, fallback: readonly string[]): VariableSpec<st
   };
 }
 
+/** A comma-separated list of integers, each from `min` to `max` (at least one). */
+function intList(description: string, fallback: readonly number[], min: number, max: number): VariableSpec<number[]> {
+  return {
+    description,
+    defaultText: fallback.join(","),
+    parse(raw) {
+      if (blank(raw)) return ok([...fallback]);
+      const values = raw.split(",").map((s) => Number(s.trim()));
+      return values.length > 0 && values.every((v) => Number.isInteger(v) && v >= min && v <= max)
+        ? ok(values)
+        : bad(`a comma-separated list of integers from ${min} to ${max}`);
+    },
+  };
+}
+
 function base64Key(description: string): VariableSpec<Buffer | undefined> {
   return {
     description,
@@ -219,8 +234,20 @@ export const CONFIG_SCHEMA = {
   PUSH_PROVIDER: oneOf("How push approvals leave", ["console", "fcm"] as const, "console"),
   FIREBASE_SERVICE_ACCOUNT: str("Firebase service account for PUSH_PROVIDER=fcm: a file path or the JSON itself", { secret: true }),
   PUSH_TIMEOUT_SECONDS: int("Default lifetime of a push approval request", 120, 10, 600),
+  PUSH_SWEEP_INTERVAL_MS: int("How often an instance marks push requests past their time expired (event push.expired, once whatever the number of instances)", 1000, 10, 60_000),
 
   WEBHOOK_ALLOW_PRIVATE: bool("Allow webhook URLs on loopback/private addresses", false),
+  WEBHOOK_WORKER: bool("Deliver webhooks from this instance (false: an API-only instance; another one delivers)", true),
+  WEBHOOK_RETRY_SCHEDULE_MS: intList(
+    "Delays before each webhook retry, in ms (±20 % jitter); after the last one a delivery is failed",
+    [30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000],
+    0,
+    604_800_000,
+  ),
+  WEBHOOK_TIMEOUT_MS: int("Longest a webhook receiver may take to answer one attempt", 10_000, 100, 60_000),
+  WEBHOOK_POLL_INTERVAL_MS: int("How often an instance looks for webhook work recorded by other instances", 1000, 10, 60_000),
+  WEBHOOK_CONCURRENCY: int("Webhook attempts in flight per instance, all endpoints together", 64, 1, 1024),
+  WEBHOOK_ENDPOINT_CONCURRENCY: int("Webhook attempts in flight per instance to any one endpoint", 16, 1, 1024),
   MFA_REQUIRED_ON_VERIFY: bool("Default for apps: a verify that leaves policy-required channels answers 403 MFA_REQUIRED", false),
 } as const;
 

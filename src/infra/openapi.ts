@@ -46,6 +46,7 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: "webauthn", description: "Passkeys and security keys (API.md §4.4)" },
   { name: "push", description: "Push approval on a registered device (API.md §4.5)" },
   { name: "mfa", description: "MFA policies: which factors an action still needs (API.md §8)" },
+  { name: "webhooks", description: "Signed, retried event deliveries to your endpoints (API.md §5)" },
   { name: "auth", description: "Ephemeral keys for browsers (API.md §7)" },
   { name: "apps", description: "The calling key's app" },
   { name: "admin", description: "Operator API (API.md §9)" },
@@ -230,7 +231,7 @@ export function generateOpenApiYaml(app: FastifyInstance): string {
  * test): building registers routes and touches no database, so the database here refuses every
  * use, loudly, instead of paying for an embedded PostgreSQL.
  */
-export function documentOnlyDeps(): { db: Database; keyring: Keyring } {
+export function documentOnlyDeps(): { db: Database; keyring: Keyring; webhooks: { worker: false } } {
   const refuse = (what: string): never => {
     throw new Error(`${what}: the database is not available while only documenting the routes (buildApp must not query at build time)`);
   };
@@ -251,5 +252,6 @@ export function documentOnlyDeps(): { db: Database; keyring: Keyring } {
     close: async () => undefined,
   };
   // A throwaway key: nothing is sealed while documenting, and no key file is written.
-  return { db, keyring: new Keyring(randomBytes(32)) };
+  // No webhook delivery worker: it would poll the refusing database.
+  return { db, keyring: new Keyring(randomBytes(32)), webhooks: { worker: false } };
 }

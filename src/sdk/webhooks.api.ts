@@ -22,6 +22,7 @@ export type WebhookEventType =
   | "push.expired"
   | "push.fatigue_suspected"
   | "mfa.required"
+  | "webhook.test"
   | (string & {});
 
 /** A webhook endpoint. */
@@ -32,6 +33,8 @@ export interface WebhookEndpoint {
   /** Subscribed event types; empty means all. */
   events: WebhookEventType[];
   enabled: boolean;
+  /** While a secret rotation lasts, the previous secret also signs until this time. */
+  previousSecretExpiresAt: IsoDateTime | null;
   createdAt: IsoDateTime;
   updatedAt: IsoDateTime;
   [field: string]: unknown;
@@ -48,12 +51,23 @@ export interface WebhookCreateInput {
   url: string;
   /** Event types to receive; omit or leave empty for all. */
   events?: WebhookEventType[];
-  description?: string;
+  description?: string | null;
   enabled?: boolean;
+  /**
+   * Your own signing secret (16–256 printable ASCII characters, no spaces), e.g. the one your
+   * receivers already use; generated (`whsec_…`) when omitted.
+   */
+  secret?: string;
 }
 
-/** Input of `client.webhooks.update`: the fields to change. */
-export type WebhookUpdateInput = Partial<WebhookCreateInput>;
+/** Input of `client.webhooks.update`: the fields to change (the secret changes only by rotation). */
+export type WebhookUpdateInput = Partial<Omit<WebhookCreateInput, "secret">>;
+
+/** Input of `client.webhooks.rotateSecret`. */
+export interface WebhookRotateSecretInput {
+  /** The new secret; generated when omitted. */
+  secret?: string;
+}
 
 /** `data` of `client.webhooks.list`. */
 export interface WebhookEndpointList {
@@ -63,20 +77,26 @@ export interface WebhookEndpointList {
 
 /** `data` of `client.webhooks.rotateSecret`. */
 export interface WebhookSecretRotation {
+  /** The endpoint's id. */
+  id: string;
   /** The new secret, shown once. */
   secret: string;
-  /** Until then deliveries carry two signatures, by the old and the new secret. */
-  previousSecretExpiresAt?: IsoDateTime | null;
+  /** Until then (24 h) deliveries carry two signatures, by the old and the new secret. */
+  previousSecretExpiresAt: IsoDateTime;
   [field: string]: unknown;
 }
 
 /** One try at delivering an event. */
 export interface WebhookAttempt {
+  id: string;
   attemptedAt: IsoDateTime;
   /** The receiver's HTTP status; `null` when it did not answer. */
   statusCode: number | null;
   durationMs: number;
+  /** Why it failed (`HTTP 500`, `timed out: …`, `refused: …`); `null` for a 2xx. */
   error: string | null;
+  /** The first 1 KiB of the receiver's answer. */
+  responseBody: string | null;
   [field: string]: unknown;
 }
 
@@ -85,13 +105,22 @@ export interface WebhookDelivery {
   id: string;
   eventId: string;
   endpointId: string;
+  /** The event type. */
+  event: WebhookEventType;
   status: "pending" | "succeeded" | "failed";
   attemptCount: number;
+  /** When a pending delivery is attempted next; `null` once it is final. */
   nextAttemptAt: IsoDateTime | null;
   lastError: string | null;
   createdAt: IsoDateTime;
-  attempts?: WebhookAttempt[];
+  updatedAt: IsoDateTime;
+  attempts: WebhookAttempt[];
   [field: string]: unknown;
+}
+
+/** Page and filter of `client.webhooks.deliveries`. */
+export interface WebhookDeliveriesPage extends PageInput {
+  status?: "pending" | "succeeded" | "failed";
 }
 
 /** `data` of `client.webhooks.deliveries`. */
@@ -102,8 +131,18 @@ export interface WebhookDeliveryList {
 
 /** Input of `client.webhooks.test`. */
 export interface WebhookTestInput {
-  /** Event type of the test event. */
+  /** Event type of the test event (default `webhook.test`). */
   event?: WebhookEventType;
+}
+
+/** `data` of `client.webhooks.test`: the queued test delivery. */
+export interface WebhookTestResult {
+  eventId: string;
+  /** Look it up with `client.webhooks.delivery(deliveryId)`. */
+  deliveryId: string;
+  event: WebhookEventType;
+  status: "pending";
+  [field: string]: unknown;
 }
 
 /** `client.webhooks` — the app's webhook endpoints (`/webhooks/*`). */
@@ -149,17 +188,17 @@ export class WebhooksApi {
    * `POST /webhooks/:id/rotate-secret` — issues a new secret. For a while both
    * secrets sign each delivery, so receivers can switch without losing events.
    */
-  async rotateSecret(id: string, options: PostRequestOptions = {}): Promise<WebhookSecretRotation> {
+  async rotateSecret(id: string, input: WebhookRotateSecretInput = {}, options: PostRequestOptions = {}): Promise<WebhookSecretRotation> {
     return this.#transport.request({
       method: "POST",
       path: `${endpointPath(id)}/rotate-secret`,
-      body: {},
+      body: input,
       ...postOptions(options),
     });
   }
 
   /** `POST /webhooks/:id/test` — queues a test event for this endpoint. */
-  async test(id: string, input: WebhookTestInput = {}, options: PostRequestOptions = {}): Promise<UnspecifiedData> {
+  async test(id: string, input: WebhookTestInput = {}, options: PostRequestOptions = {}): Promise<WebhookTestResult> {
     return this.#transport.request({
       method: "POST",
       path: `${endpointPath(id)}/test`,
@@ -169,17 +208,26 @@ export class WebhooksApi {
   }
 
   /** `GET /webhooks/:id/deliveries` — recent deliveries with their attempts, a page at a time. */
-  async deliveries(id: string, page: PageInput = {}, options: RequestOptions = {}): Promise<WebhookDeliveryList> {
+  async deliveries(id: string, page: WebhookDeliveriesPage = {}, options: RequestOptions = {}): Promise<WebhookDeliveryList> {
     return this.#transport.request({
       method: "GET",
       path: `${endpointPath(id)}/deliveries`,
-      query: { cursor: page.cursor, limit: page.limit },
+      query: { cursor: page.cursor, limit: page.limit, status: page.status },
+      signal: options.signal,
+    });
+  }
+
+  /** `GET /webhooks/deliveries/:deliveryId` — one delivery with its attempts. */
+  async delivery(deliveryId: string, options: RequestOptions = {}): Promise<WebhookDelivery> {
+    return this.#transport.request({
+      method: "GET",
+      path: `/webhooks/deliveries/${pathSegment("deliveryId", deliveryId)}`,
       signal: options.signal,
     });
   }
 
   /** `POST /webhooks/deliveries/:deliveryId/redeliver` — sends a delivery again now. */
-  async redeliver(deliveryId: string, options: PostRequestOptions = {}): Promise<UnspecifiedData> {
+  async redeliver(deliveryId: string, options: PostRequestOptions = {}): Promise<WebhookDelivery> {
     return this.#transport.request({
       method: "POST",
       path: `/webhooks/deliveries/${pathSegment("deliveryId", deliveryId)}/redeliver`,

@@ -10,8 +10,9 @@ import type { AppsRepository } from "./apps.repository.ts";
 export type Locale = "ko" | "en";
 
 export interface MessageTemplate {
-  /** SMS text, or the email subject. Placeholders: {appName}, {code}, {minutes}. */
+  /** SMS text, or the email's plain-text body. Placeholders: {appName}, {code}, {minutes}. */
   text?: string;
+  /** Email subject (same placeholders). */
   subject?: string;
   /** Email HTML body (placeholders as above, values HTML-escaped). */
   html?: string;
@@ -28,6 +29,10 @@ export interface OtpSettings {
   /** Per-channel, per-locale template overrides. */
   templates: { sms: Partial<Record<Locale, MessageTemplate>>; email: Partial<Record<Locale, MessageTemplate>> };
   defaultLocale: Locale;
+  /** Per destination: minimum seconds between two sends (API.md §3: 30, `RESEND_TOO_SOON`). */
+  resendIntervalSeconds: number;
+  /** Per destination: sends per rolling hour (API.md §3: 5, `RATE_LIMITED`). */
+  maxSendsPerHour: number;
 }
 
 export type TotpAlgorithm = "SHA1" | "SHA256" | "SHA512";
@@ -45,13 +50,31 @@ export interface TotpSettings {
 export type UserVerificationRequirement = "required" | "preferred" | "discouraged";
 
 export interface WebauthnSettings {
-  /** Relying party id: the registrable domain the credentials are scoped to (WebAuthn §5.1.2). */
+  /** Relying party id: the registrable domain the credentials are scoped to (WebAuthn §4, "RP ID"). */
   rpId: string;
   rpName: string;
   /** Exact origins (scheme://host[:port]) a ceremony may come from. */
   origins: string[];
   /** Asked of authenticators in options; "required" also makes verification demand the UV flag. */
   userVerification: UserVerificationRequirement;
+  /**
+   * Whether a publishable key may register credentials (API.md §7 allows it). A publishable key
+   * is public, so with this on, whoever has it can add a passkey to any userId: turn it off to
+   * keep registration behind your server's secret key.
+   */
+  publishableKeyRegistration: boolean;
+}
+
+export interface PushSettings {
+  /** Lifetime of a request when the send names none (API.md §4.5: default 120, at most 600). */
+  timeoutSeconds: number;
+  /** Pending requests a user may have at once; a send beyond them is push fatigue (API.md §4.5: 3). */
+  maxPending: number;
+  /** Denials within `denialWindowSeconds` after which sends are refused (API.md §4.5: 3 in 10 minutes). */
+  maxDenials: number;
+  denialWindowSeconds: number;
+  /** Language of the default notification title and text. */
+  defaultLocale: Locale;
 }
 
 export interface AppSettings {
@@ -60,6 +83,7 @@ export interface AppSettings {
   otp: OtpSettings;
   totp: TotpSettings;
   webauthn: WebauthnSettings;
+  push: PushSettings;
   /** The raw stored object, for sections not modelled here yet. */
   raw: Record<string, unknown>;
 }
@@ -93,6 +117,7 @@ export function resolveAppSettings(app: { id: string; name: string; settings: un
   const otp = section(raw, "otp");
   const totp = section(raw, "totp");
   const webauthn = section(raw, "webauthn");
+  const push = section(raw, "push");
   const templates = section(otp, "templates");
   return {
     appId: app.id,
@@ -115,6 +140,8 @@ export function resolveAppSettings(app: { id: string; name: string; settings: un
         email: (isObject(templates.email) ? templates.email : {}) as OtpSettings["templates"]["email"],
       },
       defaultLocale: oneOf(otp.defaultLocale, ["ko", "en"] as const, config.DEFAULT_LOCALE),
+      resendIntervalSeconds: intIn(otp.resendIntervalSeconds, 0, 3600, 30),
+      maxSendsPerHour: intIn(otp.maxSendsPerHour, 1, 100_000, 5),
     },
     totp: {
       issuer: str(totp.issuer, config.TOTP_ISSUER),
@@ -129,6 +156,14 @@ export function resolveAppSettings(app: { id: string; name: string; settings: un
       rpName: str(webauthn.rpName, config.WEBAUTHN_RP_NAME),
       origins: origins(webauthn.origins, config.WEBAUTHN_ORIGINS),
       userVerification: oneOf(webauthn.userVerification, ["required", "preferred", "discouraged"] as const, "preferred"),
+      publishableKeyRegistration: oneOf(webauthn.publishableKeyRegistration, [true, false] as const, true),
+    },
+    push: {
+      timeoutSeconds: intIn(push.timeoutSeconds, 10, 600, config.PUSH_TIMEOUT_SECONDS),
+      maxPending: intIn(push.maxPending, 1, 100, 3),
+      maxDenials: intIn(push.maxDenials, 1, 100, 3),
+      denialWindowSeconds: intIn(push.denialWindowSeconds, 60, 86400, 600),
+      defaultLocale: oneOf(push.defaultLocale, ["ko", "en"] as const, config.DEFAULT_LOCALE),
     },
   };
 }

@@ -1,0 +1,404 @@
+/**
+ * Webhook delivery benchmark (`npx tsx bench/webhooks.ts [options]`, see bench/README.md).
+ *
+ * On a fresh PostgreSQL database, with Latchkey and a receiver (answers 200 at once) as child
+ * processes on 127.0.0.1:
+ * 1. the floor: the same number of signed POSTs sent to the receiver by a plain undici loop
+ *    with the same concurrency, no database;
+ * 2. throughput: N events queued at once (one INSERT into the outbox); Latchkey fans them out,
+ *    signs and delivers them; deliveries/s and time to drain, from the commit to the last
+ *    first receipt; the target is ≥ 0.5 of the floor;
+ * 3. backlog: the receiver is down for D seconds while events arrive at R per second, then
+ *    comes back; time until every event of the outage has arrived (default retry schedule).
+ * Prints a table and PASS/FAIL; exits 0 even on FAIL, non-zero only when something could not run.
+ */
+import { createHmac, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { Agent, request } from "undici";
+import { cpuSnapshot, cpuUse, type CpuUse } from "./lib/cpu.ts";
+import { ADMIN_URL, createDatabase, dropDatabase, serverVersion } from "./lib/database.ts";
+import { freePort, startTsxServer, stopServer, waitUntilReady, type ChildServer } from "./lib/proc.ts";
+import { formatTable } from "./lib/report.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const TARGET_RATIO = 0.5;
+
+const USAGE = `Usage: npx tsx bench/webhooks.ts [options]
+
+  --events <n>          events in the throughput run (default 10000)
+  --concurrency <n>     attempts in flight, Latchkey and floor alike (default 16;
+                        sets WEBHOOK_CONCURRENCY and WEBHOOK_ENDPOINT_CONCURRENCY)
+  --poll <ms>           WEBHOOK_POLL_INTERVAL_MS of the server (default 100). The events are
+                        inserted by this process, so the server finds them by polling; events
+                        Latchkey records itself are fanned out within milliseconds of their
+                        commit, which a short poll stands in for (the production default is 1000)
+  --backlog-down <s>    seconds the receiver is down in the backlog run (default 60; 0 skips it)
+  --backlog-rate <n>    events per second during the backlog run (default 100)
+  --warmup <n>          events sent (and not counted) before each measurement (default 1000)
+  -h, --help            this text`;
+
+interface Options {
+  events: number;
+  concurrency: number;
+  pollMs: number;
+  backlogDownSeconds: number;
+  backlogRate: number;
+  warmup: number;
+}
+
+function parseOptions(argv: string[]): Options | null {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      events: { type: "string" },
+      concurrency: { type: "string" },
+      poll: { type: "string" },
+      "backlog-down": { type: "string" },
+      "backlog-rate": { type: "string" },
+      warmup: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return null;
+  const int = (name: string, raw: string | undefined, fallback: number, min: number) => {
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
+    return n;
+  };
+  return {
+    events: int("events", values.events, 10_000, 1),
+    concurrency: int("concurrency", values.concurrency, 16, 1),
+    pollMs: int("poll", values.poll, 100, 10),
+    backlogDownSeconds: int("backlog-down", values["backlog-down"], 60, 0),
+    backlogRate: int("backlog-rate", values["backlog-rate"], 100, 1),
+    warmup: int("warmup", values.warmup, 1000, 0),
+  };
+}
+
+// ── cleanup, also on failure and Ctrl-C ────────────────────────────────────────────────────
+const cleanups: Array<() => Promise<void> | void> = [];
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const fn of cleanups.reverse()) await Promise.resolve().then(fn).catch((err) => console.error(`cleanup: ${(err as Error).message}`));
+  })();
+  return cleaning;
+}
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => void cleanup().finally(() => process.exit(130)));
+
+const log = (message: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+// ── the receiver process ───────────────────────────────────────────────────────────────────
+interface ReceiverStats {
+  received: number;
+  distinct: number;
+  listening: boolean;
+}
+
+class ReceiverControl {
+  constructor(readonly hookUrl: string, private readonly controlUrl: string) {}
+  async stats(): Promise<ReceiverStats> {
+    return (await (await fetch(`${this.controlUrl}/stats`)).json()) as ReceiverStats;
+  }
+  async latencies(): Promise<{ latenciesMs: number[]; receipts: Record<string, number> }> {
+    return (await (await fetch(`${this.controlUrl}/latencies`)).json()) as { latenciesMs: number[]; receipts: Record<string, number> };
+  }
+  async post(command: "reset" | "down" | "up"): Promise<void> {
+    await (await fetch(`${this.controlUrl}/${command}`, { method: "POST" })).arrayBuffer();
+  }
+  /** Resolves when `distinct` reaches `count`; the time it did (ms since the epoch). */
+  async waitForDistinct(count: number, timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const stats = await this.stats();
+      if (stats.distinct >= count) return Date.now();
+      if (Date.now() > deadline) throw new Error(`receiver got ${stats.distinct} of ${count} events within ${timeoutMs / 1000} s`);
+      await sleep(20);
+    }
+  }
+}
+
+// ── events ────────────────────────────────────────────────────────────────────────────────
+interface Queued {
+  ids: string[];
+  payloads: string[];
+}
+
+function makeEvents(count: number, appId: string): Queued & { createdAt: Date } {
+  const createdAt = new Date();
+  const ids: string[] = [];
+  const payloads: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = `evt_${randomBytes(18).toString("base64url")}`;
+    ids.push(id);
+    payloads.push(JSON.stringify({
+      id,
+      event: "verification.succeeded",
+      channel: "sms",
+      createdAt: createdAt.toISOString(),
+      data: { externalUserId: `user_${i}`, purpose: "login", requestId: `otp_${randomBytes(12).toString("hex")}`, destination: "+82******5678" },
+    }));
+  }
+  void appId;
+  return { ids, payloads, createdAt };
+}
+
+/** One INSERT, one commit: the outbox rows recordEvent would write. */
+async function insertEvents(db: pg.Pool, appId: string, events: Queued & { createdAt: Date }): Promise<void> {
+  await db.query(
+    `INSERT INTO events (id, app_id, type, channel, payload, created_at)
+     SELECT id, $2, 'verification.succeeded', 'sms', payload, $3 FROM unnest($1::text[], $4::text[]) AS e(id, payload)`,
+    [events.ids, appId, events.createdAt.toISOString(), events.payloads],
+  );
+}
+
+// ── the floor: a plain undici loop ────────────────────────────────────────────────────────
+async function floor(url: string, payloads: string[], concurrency: number, secret: string): Promise<{ ms: number; latencies: number[]; failures: number }> {
+  const agent = new Agent({ keepAliveTimeout: 4000 });
+  const latencies: number[] = [];
+  let next = 0;
+  let failures = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < payloads.length) {
+      const body = payloads[next++]!;
+      const t0 = performance.now();
+      const timestamp = Math.floor(Date.now() / 1000);
+      const id = `whd_${randomBytes(16).toString("hex")}`;
+      const headers = {
+        "content-type": "application/json",
+        "x-securekey-event": "verification.succeeded",
+        "x-securekey-delivery": id,
+        "x-securekey-timestamp": String(timestamp),
+        "x-securekey-signature": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`,
+        "webhook-id": id,
+        "webhook-timestamp": String(timestamp),
+        "webhook-signature": `v1,${createHmac("sha256", Buffer.from(secret.slice(6), "base64")).update(`${id}.${timestamp}.${body}`).digest("base64")}`,
+      };
+      try {
+        const res = await request(url, { method: "POST", headers, body, dispatcher: agent });
+        await res.body.arrayBuffer();
+        if (res.statusCode < 200 || res.statusCode >= 300) failures++;
+      } catch {
+        failures++;
+      }
+      latencies.push(performance.now() - t0);
+    }
+  }));
+  const ms = performance.now() - started;
+  await agent.close();
+  return { ms, latencies: latencies.sort((a, b) => a - b), failures };
+}
+
+async function main(): Promise<number> {
+  let options: Options | null;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (!options) {
+    console.log(USAGE);
+    return 0;
+  }
+  const pgVersion = await serverVersion(ADMIN_URL);
+  log(`events ${options.events}, concurrency ${options.concurrency}, poll ${options.pollMs} ms, backlog ${options.backlogDownSeconds} s down at ${options.backlogRate} events/s; PostgreSQL ${pgVersion}, node ${process.version}, ${os.availableParallelism()} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+
+  const dbName = `latchkey_bench_webhooks_${process.pid}`;
+  const databaseUrl = await createDatabase(ADMIN_URL, dbName);
+  cleanups.push(async () => {
+    await dropDatabase(ADMIN_URL, dbName);
+    log(`dropped database ${dbName}`);
+  });
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-bench-webhooks-"));
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  const hookPort = await freePort();
+  const controlPort = await freePort();
+  const receiverProcess = startTsxServer({ name: "receiver", root: ROOT, script: "bench/webhooks-receiver.ts", port: controlPort, env: { HOOK_PORT: String(hookPort), CONTROL_PORT: String(controlPort) } });
+  cleanups.push(() => stopServer(receiverProcess));
+
+  const apiKey = `2fa_${randomBytes(32).toString("base64url")}`;
+  const latchkey: ChildServer = startTsxServer({
+    name: "Latchkey",
+    root: ROOT,
+    script: "src/server.ts",
+    port: await freePort(),
+    env: {
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
+      NODE_ENV: "production",
+      RATE_LIMIT_GLOBAL_PER_MIN: "1000000",
+      BOOTSTRAP_API_KEY: apiKey,
+      BOOTSTRAP_APP_NAME: "Bench",
+      ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+      DATA_DIR: dataDir,
+      WEBHOOK_ALLOW_PRIVATE: "true",
+      WEBHOOK_CONCURRENCY: String(options.concurrency),
+      WEBHOOK_ENDPOINT_CONCURRENCY: String(options.concurrency),
+      WEBHOOK_POLL_INTERVAL_MS: String(options.pollMs),
+      WEBHOOK_RETRY_SCHEDULE_MS: "",
+      WEBHOOK_TIMEOUT_MS: "",
+      REDIS_URL: "",
+      BOOTSTRAP_WEBHOOK_URL: "",
+      BOOTSTRAP_WEBHOOK_SECRET: "",
+      ADMIN_EMAIL: "",
+      ADMIN_PASSWORD: "",
+    },
+  });
+  cleanups.push(() => stopServer(latchkey));
+  await Promise.all([waitUntilReady(latchkey, "/ready"), waitUntilReady(receiverProcess, "/stats")]);
+  const receiver = new ReceiverControl(`http://127.0.0.1:${hookPort}/hooks`, `http://127.0.0.1:${controlPort}`);
+  log(`Latchkey on ${latchkey.baseUrl} (pid ${latchkey.serverPid}), receiver on ${receiver.hookUrl}`);
+
+  const headers = { "x-api-key": apiKey, "content-type": "application/json" };
+  const appId = ((await (await fetch(`${latchkey.baseUrl}/api/v1/app`, { headers })).json()) as { data: { appId: string } }).data.appId;
+  const created = await fetch(`${latchkey.baseUrl}/api/v1/webhooks`, { method: "POST", headers, body: JSON.stringify({ url: receiver.hookUrl }) });
+  if (created.status !== 201) throw new Error(`could not create the endpoint: ${created.status} ${await created.text()}`);
+  const secret = ((await created.json()) as { data: { secret: string } }).data.secret;
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  cleanups.push(() => pool.end());
+
+  // ── 1. the floor ──
+  const floorEvents = makeEvents(options.events + options.warmup, appId);
+  if (options.warmup > 0) await floor(receiver.hookUrl, floorEvents.payloads.slice(0, options.warmup), options.concurrency, secret);
+  const floorCpuBefore = cpuSnapshot(receiverProcess.serverPid!);
+  const floorRun = await floor(receiver.hookUrl, floorEvents.payloads.slice(options.warmup), options.concurrency, secret);
+  const floorCpu = cpuUse(floorCpuBefore, cpuSnapshot(receiverProcess.serverPid!), options.events);
+  const floorRate = options.events / (floorRun.ms / 1000);
+  log(`floor (undici loop): ${options.events} signed POSTs in ${floorRun.ms.toFixed(0)} ms = ${floorRate.toFixed(0)}/s, p50 ${percentile(floorRun.latencies, 50).toFixed(1)} ms, p99 ${percentile(floorRun.latencies, 99).toFixed(1)} ms, failures ${floorRun.failures}`);
+
+  // ── 2. Latchkey throughput ──
+  if (options.warmup > 0) {
+    await receiver.post("reset");
+    await insertEvents(pool, appId, makeEvents(options.warmup, appId));
+    await receiver.waitForDistinct(options.warmup, 120_000);
+    log(`Latchkey warm-up: ${options.warmup} events delivered (not counted)`);
+  }
+  await receiver.post("reset");
+  const run = makeEvents(options.events, appId);
+  const latchkeyCpuBefore = cpuSnapshot(latchkey.serverPid!);
+  const insertStarted = Date.now();
+  await insertEvents(pool, appId, run);
+  const committedAt = Date.now();
+  const drainedAt = await receiver.waitForDistinct(options.events, 600_000);
+  const drainMs = drainedAt - committedAt;
+  const latchkeyCpu = cpuUse(latchkeyCpuBefore, cpuSnapshot(latchkey.serverPid!), options.events);
+  const rate = options.events / (drainMs / 1000);
+  const { latenciesMs, receipts } = await receiver.latencies();
+  const firstReceiptMs = Math.min(...Object.values(receipts)) - committedAt;
+  const e2e = latenciesMs.map((ms) => ms - (committedAt - run.createdAt.getTime())).sort((a, b) => a - b);
+  const stats = await receiver.stats();
+  log(`Latchkey: ${options.events} events (insert ${committedAt - insertStarted} ms) delivered in ${drainMs} ms = ${rate.toFixed(0)}/s (first one ${firstReceiptMs} ms after the commit; ${(options.events / ((drainMs - firstReceiptMs) / 1000)).toFixed(0)}/s from the first to the last); commit→receipt p50 ${percentile(e2e, 50).toFixed(0)} ms, p99 ${percentile(e2e, 99).toFixed(0)} ms; ${stats.received} requests for ${stats.distinct} events`);
+  const metrics = await (await fetch(`${latchkey.baseUrl}/metrics`)).text();
+  const attemptP = histogramPercentiles(metrics, "latchkey_webhook_attempt_duration_seconds", 'result="2xx"');
+
+  // ── 3. backlog ──
+  let backlog: { generated: number; downMs: number; drainMs: number; received: number } | undefined;
+  if (options.backlogDownSeconds > 0) {
+    await receiver.post("reset");
+    await receiver.post("down");
+    log(`backlog: receiver down for ${options.backlogDownSeconds} s while ${options.backlogRate} events/s arrive`);
+    const outage: string[] = [];
+    const tickMs = 100;
+    const perTick = (options.backlogRate * tickMs) / 1000;
+    const downStarted = Date.now();
+    // Paced by the clock: after t seconds, rate × t events have been queued.
+    while (Date.now() - downStarted < options.backlogDownSeconds * 1000) {
+      const due = Math.floor(((Date.now() - downStarted) / 1000) * options.backlogRate) - outage.length;
+      if (due > 0) {
+        const batch = makeEvents(due, appId);
+        await insertEvents(pool, appId, batch);
+        outage.push(...batch.ids);
+      }
+      await sleep(tickMs);
+    }
+    await receiver.post("up");
+    const upAt = Date.now();
+    // Traffic goes on at the same rate while the backlog drains.
+    let stop = false;
+    const ongoing = (async () => {
+      while (!stop) {
+        await insertEvents(pool, appId, makeEvents(Math.max(1, Math.round(perTick)), appId));
+        await sleep(tickMs);
+      }
+    })();
+    const deadline = upAt + 30 * 60_000;
+    let lastSeen = 0;
+    for (;;) {
+      const { receipts } = await receiver.latencies();
+      const missing = outage.filter((id) => receipts[id] === undefined).length;
+      if (missing === 0) {
+        lastSeen = Math.max(...outage.map((id) => receipts[id]!));
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`${missing} backlog events still missing after 30 min`);
+      await sleep(250);
+    }
+    stop = true;
+    await ongoing;
+    const after = await receiver.stats();
+    backlog = { generated: outage.length, downMs: upAt - downStarted, drainMs: lastSeen - upAt, received: after.received };
+    log(`backlog: ${outage.length} events queued during ${((upAt - downStarted) / 1000).toFixed(0)} s down; all arrived ${backlog.drainMs} ms after the receiver came back`);
+  }
+
+  await cleanup();
+
+  const ratio = rate / floorRate;
+  console.log("");
+  console.log(formatTable(
+    ["run", "deliveries", "time ms", "per second", "p50 ms", "p99 ms", "note"],
+    [
+      ["floor: undici loop", String(options.events), floorRun.ms.toFixed(0), floorRate.toFixed(0), percentile(floorRun.latencies, 50).toFixed(1), percentile(floorRun.latencies, 99).toFixed(1), `per request, ${options.concurrency} in flight`],
+      ["Latchkey: drain", String(options.events), String(drainMs), rate.toFixed(0), percentile(e2e, 50).toFixed(0), percentile(e2e, 99).toFixed(0), "commit → first receipt"],
+      ["Latchkey: attempts", String(options.events), "", "", attemptP.p50, attemptP.p99, "attempt latency (histogram bucket bound)"],
+      ...(backlog ? [["backlog drain", String(backlog.generated), String(backlog.drainMs), "", "", "", `${(backlog.downMs / 1000).toFixed(0)} s down at ${options.backlogRate}/s; receiver up → last outage event`]] : []),
+    ],
+  ));
+  console.log("");
+  const cpuLine = (name: string, cpu: CpuUse, perWhat: string) =>
+    `${name}: ${cpuShare(cpu.server)} (${cpu.serverMicrosPerRequest.toFixed(0)} µs ${perWhat}), postgres ${cpuShare(cpu.postgres)}, this process ${cpuShare(cpu.generator)}, everything else ${cpuShare(cpu.other)}`;
+  console.log(`CPU during the floor — ${cpuLine("receiver", floorCpu, "per request")}; the undici loop is "this process" (${((floorCpu.generator * floorRun.ms * 1000) / options.events).toFixed(0)} µs per request)`);
+  console.log(`CPU during the drain — ${cpuLine("Latchkey", latchkeyCpu, "per delivery")}`);
+  console.log(`ratio Latchkey / floor = ${ratio.toFixed(2)} (target ≥ ${TARGET_RATIO}): ${ratio >= TARGET_RATIO ? "PASS" : "FAIL"}`);
+  console.log(`machine: ${os.availableParallelism()} CPUs shared by Latchkey, PostgreSQL, the receiver and this process; load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  return 0;
+}
+
+const cpuShare = (cores: number) => `${(cores * 100).toFixed(0)} % of a core`;
+
+/** p50/p99 upper bucket bounds of a Prometheus histogram with the given label. */
+function histogramPercentiles(text: string, name: string, label: string): { p50: string; p99: string } {
+  const buckets: Array<{ le: number; count: number }> = [];
+  const pattern = new RegExp(`^${name}_bucket\\{le="([^"]+)",${label}\\} (\\d+)$`, "gm");
+  for (const match of text.matchAll(pattern)) buckets.push({ le: match[1] === "+Inf" ? Infinity : Number(match[1]), count: Number(match[2]) });
+  const total = buckets.at(-1)?.count ?? 0;
+  const at = (p: number) => {
+    const hit = buckets.find((b) => b.count >= total * p);
+    return hit ? (hit.le === Infinity ? "> max" : `≤ ${(hit.le * 1000).toFixed(0)}`) : "n/a";
+  };
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (err) => {
+    console.error(err);
+    await cleanup();
+    process.exit(1);
+  },
+);
