@@ -13,10 +13,11 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseBenchArgs, USAGE, type BenchOptions } from "./lib/args.ts";
+import { cpuSnapshot, cpuUse, processTable, topProcesses, type CpuUse } from "./lib/cpu.ts";
 import { ADMIN_URL, createDatabase, dropDatabase, serverVersion } from "./lib/database.ts";
 import { runLoad, type RunSummary } from "./lib/load.ts";
 import { commandLine, freePort, rssBytes, startTsxServer, stopServer, waitUntilReady, type ChildServer } from "./lib/proc.ts";
-import { evaluate, resultsTable, TARGETS, type MeasuredRun } from "./lib/report.ts";
+import { cpuTable, DISTURBED_OTHER_CORES, evaluate, resultsTable, TARGETS, type MeasuredRun } from "./lib/report.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ROUTE = "/api/v1/app";
@@ -85,11 +86,46 @@ function shapeOf(value: unknown): unknown {
   return typeof value;
 }
 
-async function measure(server: ChildServer, options: BenchOptions, headers: Record<string, string>, label: string, seconds: number): Promise<{ summary: RunSummary; rss: number }> {
-  const summary = await runLoad({ url: `${server.baseUrl}${ROUTE}`, connections: options.connections, duration: seconds, headers });
+async function measure(
+  server: ChildServer,
+  options: BenchOptions,
+  headers: Record<string, string>,
+  label: string,
+  seconds: number,
+): Promise<{ summary: RunSummary; rss: number; peakRss: number; cpu: CpuUse; busiestOthers: string[] }> {
+  const before = cpuSnapshot(server.serverPid!);
+  const processesBefore = processTable();
+  const startedAt = Date.now();
+  let peakRss = 0;
+  const sampler = setInterval(() => {
+    try {
+      peakRss = Math.max(peakRss, rssBytes(server.serverPid!));
+    } catch {
+      // the server died; the run will show it
+    }
+  }, 1000);
+  let summary: RunSummary;
+  try {
+    summary = await runLoad({ url: `${server.baseUrl}${ROUTE}`, connections: options.connections, duration: seconds, headers });
+  } finally {
+    clearInterval(sampler);
+  }
+  const cpu = cpuUse(before, cpuSnapshot(server.serverPid!), summary.requests);
+  const ours = new Set([String(process.pid), String(server.serverPid)]);
+  for (const [pid, { name }] of processesBefore) if (name.startsWith("postgres")) ours.add(pid);
+  const busiestOthers = topProcesses(processesBefore, processTable(), (Date.now() - startedAt) / 1000, ours)
+    .filter((p) => p.cores >= 0.05 && !p.name.startsWith("postgres"))
+    .map((p) => `${p.name} (pid ${p.pid}) ${(p.cores * 100).toFixed(0)} %`);
   const rss = rssBytes(server.serverPid!);
-  log(`${server.name} ${label}: ${summary.reqPerSec.toFixed(0)} req/s, p50 ${summary.p50} ms, p99 ${summary.p99} ms, non-2xx ${summary.non2xx}, errors ${summary.errors}, RSS ${(rss / 1024 / 1024).toFixed(1)} MiB`);
-  return { summary, rss };
+  peakRss = Math.max(peakRss, rss);
+  const pct = (n: number) => `${(n * 100).toFixed(0)} %`;
+  log(
+    `${server.name} ${label}: ${summary.reqPerSec.toFixed(0)} req/s, p50 ${summary.p50} ms, p99 ${summary.p99} ms, ` +
+      `non-2xx ${summary.non2xx}, errors ${summary.errors}, RSS ${(rss / 1024 / 1024).toFixed(1)} MiB (peak ${(peakRss / 1024 / 1024).toFixed(1)}), ` +
+      `CPU server ${pct(cpu.server)} (${cpu.serverMicrosPerRequest.toFixed(0)} µs/req), postgres ${pct(cpu.postgres)}, loadgen ${pct(cpu.generator)}, other ${pct(cpu.other)}`,
+  );
+  if (busiestOthers.length > 0) log(`  busiest other processes: ${busiestOthers.join("; ")}`);
+  return { summary, rss, peakRss, cpu, busiestOthers };
 }
 
 async function main(): Promise<number> {
@@ -186,15 +222,19 @@ async function main(): Promise<number> {
   await cleanup();
 
   // ── report ──
-  const { verdicts, ratio, invalid } = evaluate(bareMeasured, latchkeyMeasured, options.connections);
+  const { verdicts, ratio, invalid, disturbed } = evaluate(bareMeasured, latchkeyMeasured, options.connections);
   const out: string[] = [
     "",
     "Latchkey foundation benchmark — GET /api/v1/app",
     ...info.map((l) => `  ${l}`),
     `  load        autocannon, ${options.connections} connections, ${options.duration} s per run, ${options.warmup} s warm-up per server (not counted), 127.0.0.1`,
+    `  loadavg     ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} (1/5/15 min, at the end)`,
     `  Latchkey    PostgreSQL ${pgVersion}, LOG_LEVEL=${process.env.BENCH_LOG_LEVEL ?? "warn"}, X-API-Key (cached key check + 1 indexed read of the app row)`,
     "",
     resultsTable([bareMeasured, ...latchkeyMeasured]),
+    "",
+    "Where the CPU went (100 % = one core busy for the whole run; the load generator is this process):",
+    cpuTable([bareMeasured, ...latchkeyMeasured]),
     "",
     `ratio  Latchkey req/s ÷ bare req/s = ${ratio.toFixed(3)}  (target ≥ ${TARGETS.minRatio})`,
     "",
@@ -205,6 +245,10 @@ async function main(): Promise<number> {
     out.push(...invalid.map((l) => `  ${l}`));
   } else {
     out.push("", "valid    every measured response was 2xx, no connection errors");
+  }
+  if (disturbed.length > 0) {
+    out.push("", `DISTURBED  unrelated processes used more than ${DISTURBED_OTHER_CORES * 100} % of a core during some runs; their figures understate both servers:`);
+    out.push(...disturbed.map((l) => `  ${l}`));
   }
   if (logLines > 0) {
     out.push("", `note     Latchkey wrote ${logLines} log lines during the measured runs; the last ones:`, ...latchkey.output.tail.slice(-5).map((l) => `  | ${l}`));

@@ -1,4 +1,5 @@
 /** The results table and the PASS/FAIL lines against the foundation targets. */
+import type { CpuUse } from "./cpu.ts";
 import type { RunSummary } from "./load.ts";
 
 export const TARGETS = {
@@ -16,7 +17,15 @@ export interface MeasuredRun {
   summary: RunSummary;
   /** RSS of the serving node process right after the run, bytes. */
   rss: number;
+  /** Highest RSS seen (sampled every second) during the run, bytes. */
+  peakRss: number;
+  cpu: CpuUse;
+  /** The unrelated processes that used the most CPU during the run ("name (pid) NN %"). */
+  busiestOthers?: string[];
 }
+
+/** A run during which unrelated processes used more than this (in cores) is flagged as disturbed. */
+export const DISTURBED_OTHER_CORES = 0.15;
 
 export interface Verdict {
   name: string;
@@ -26,6 +35,9 @@ export interface Verdict {
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
+/** autocannon's latency percentiles are whole milliseconds; show decimals only when there are some. */
+const ms = (n: number) => (Number.isInteger(n) ? String(n) : fixed(n, 2));
+const cores = (n: number) => `${fixed(n * 100, 0)} %`;
 
 /** An aligned text table; numeric-looking cells are right-aligned. */
 export function formatTable(header: string[], rows: string[][]): string {
@@ -38,22 +50,43 @@ export function formatTable(header: string[], rows: string[][]): string {
 }
 
 export function resultsTable(runs: MeasuredRun[]): string {
-  const header = ["server", "run", "req/s (mean)", "p50 ms", "p99 ms", "requests", "errors", "non-2xx", "RSS after run"];
-  const rows = runs.map(({ server, label, summary: s, rss }) => [
+  const header = ["server", "run", "req/s (mean)", "p50 ms", "p99 ms", "requests", "errors", "non-2xx", "RSS after run", "peak RSS"];
+  const rows = runs.map(({ server, label, summary: s, rss, peakRss }) => [
     server,
     label,
     fixed(s.reqPerSec, 0),
-    fixed(s.p50, 2),
-    fixed(s.p99, 2),
+    ms(s.p50),
+    ms(s.p99),
     String(s.requests),
     String(s.errors),
     String(s.non2xx),
     mib(rss),
+    mib(peakRss),
   ]);
   return formatTable(header, rows);
 }
 
-export function evaluate(bare: MeasuredRun, latchkey: MeasuredRun[], connections: number): { verdicts: Verdict[]; ratio: number; invalid: string[] } {
+/** Where the CPU went in each run, in shares of one core (the machine has os.availableParallelism()). */
+export function cpuTable(runs: MeasuredRun[]): string {
+  const header = ["server", "run", "server CPU", "server CPU µs/req", "postgres CPU", "loadgen CPU", "other processes", "irq+softirq+steal"];
+  const rows = runs.map(({ server, label, cpu }) => [
+    server,
+    label,
+    cores(cpu.server),
+    fixed(cpu.serverMicrosPerRequest, 0),
+    cores(cpu.postgres),
+    cores(cpu.generator),
+    cores(cpu.other),
+    cores(cpu.kernel),
+  ]);
+  return formatTable(header, rows);
+}
+
+export function evaluate(
+  bare: MeasuredRun,
+  latchkey: MeasuredRun[],
+  connections: number,
+): { verdicts: Verdict[]; ratio: number; invalid: string[]; disturbed: string[] } {
   const meanReq = latchkey.reduce((sum, r) => sum + r.summary.reqPerSec, 0) / latchkey.length;
   const ratio = meanReq / bare.summary.reqPerSec;
   const worstP99 = Math.max(...latchkey.map((r) => r.summary.p99));
@@ -70,7 +103,7 @@ export function evaluate(bare: MeasuredRun, latchkey: MeasuredRun[], connections
     {
       name: `Latchkey p99 < ${TARGETS.maxP99Ms} ms at the bare server's concurrency (${connections} connections)`,
       pass: worstP99 < TARGETS.maxP99Ms,
-      detail: `worst p99 over the runs ${fixed(worstP99, 2)} ms (per run: ${latchkey.map((r) => fixed(r.summary.p99, 2)).join(", ")}; bare ${fixed(bare.summary.p99, 2)} ms)`,
+      detail: `worst p99 over the runs ${ms(worstP99)} ms (per run: ${latchkey.map((r) => ms(r.summary.p99)).join(", ")}; bare ${ms(bare.summary.p99)} ms)`,
     },
     {
       name: `RSS flat within ±${TARGETS.maxRssDeviation * 100} % over ${latchkey.length} runs`,
@@ -90,5 +123,8 @@ export function evaluate(bare: MeasuredRun, latchkey: MeasuredRun[], connections
       invalid.push(`${run.server} ${run.label}: ${s.non2xx} non-2xx, ${s.errors} errors (${s.timeouts} timeouts); status codes ${codes}`);
     }
   }
-  return { verdicts, ratio, invalid };
+  const disturbed = [bare, ...latchkey]
+    .filter((run) => run.cpu.other > DISTURBED_OTHER_CORES)
+    .map((run) => `${run.server} ${run.label}: other processes used ${cores(run.cpu.other)} of a core${run.busiestOthers?.length ? ` — ${run.busiestOthers.join("; ")}` : ""}`);
+  return { verdicts, ratio, invalid, disturbed };
 }
