@@ -37,6 +37,12 @@ export interface Database {
   listen?(channel: string, handlers: ListenHandlers): Promise<Listener>;
   /** PGlite only: a snapshot of the whole database (test templates). */
   dump?(): Promise<Blob>;
+  /**
+   * Tells the driver the schema changed (after migrations). PGlite learns array types once when
+   * it opens; on a brand-new database that is before migrations create the enums, so arrays
+   * of those enums would be sent wrongly until it looks again.
+   */
+  schemaChanged(): Promise<void>;
   /** Throws when the database cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -116,6 +122,9 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
       }
     },
     listen: (channel, handlers) => listenPostgres(url, channel, handlers),
+    async schemaChanged() {
+      // node-postgres sends JS arrays as array literals whatever their element type.
+    },
     async ping() {
       await pool.query("SELECT 1");
     },
@@ -267,6 +276,9 @@ async function openPglite(dir: string, dump?: Blob): Promise<Database> {
         if (locks.get(lockKey) === settled) locks.delete(lockKey);
       });
       return run;
+    },
+    async schemaChanged() {
+      await pglite.refreshArrayTypes();
     },
     async ping() {
       await pglite.query("SELECT 1");

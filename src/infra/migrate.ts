@@ -64,7 +64,7 @@ export interface MigrateOptions {
 /** Applies every migration not yet recorded, each in its own transaction. Returns their names. */
 export async function applyMigrations(db: Database, options: MigrateOptions = {}): Promise<string[]> {
   const migrations = options.migrations ?? readMigrations();
-  return db.withLock(MIGRATION_LOCK_KEY, async (session) => {
+  const appliedNow = await db.withLock(MIGRATION_LOCK_KEY, async (session) => {
     await session.exec(CREATE_MIGRATIONS_TABLE);
     const applied = await appliedMigrations(session);
     const done = new Set<string>();
@@ -88,6 +88,8 @@ export async function applyMigrations(db: Database, options: MigrateOptions = {}
     }
     return appliedNow;
   });
+  if (appliedNow.length > 0) await db.schemaChanged();
+  return appliedNow;
 }
 
 async function applyOne(session: SqlSession, migration: Migration): Promise<void> {

@@ -249,6 +249,7 @@ export function documentOnlyDeps(): { db: Database; keyring: Keyring; webhooks: 
     query: async () => refuse("db.query"),
     withLock: async () => refuse("db.withLock"),
     ping: async () => refuse("db.ping"),
+    schemaChanged: async () => undefined,
     close: async () => undefined,
   };
   // A throwaway key: nothing is sealed while documenting, and no key file is written.

@@ -71,6 +71,16 @@ describe("npm start (embedded database)", () => {
     const raw = await fetch(`http://127.0.0.1:${port}/api/v1/app`, { headers: { "X-API-Key": apiKey! } });
     expect(await raw.json()).toMatchObject({ success: true, data: { appId } });
 
+    // The channels work on a database created seconds ago (enum arrays, fresh migrations).
+    const sent = await client.sms.send({ phone: "01012345678", purpose: "login" });
+    expect(sent).toMatchObject({ requestId: expect.any(String), phone: "+82******5678", expiresIn: 180 });
+    // The console provider prints the message; read the code from it as a person would.
+    const smsCode = () => /SMS to \+821012345678: [^"\n]*?(\d{6})/.exec(first.output())?.[1];
+    for (let i = 0; i < 50 && !smsCode(); i++) await new Promise((r) => setTimeout(r, 100));
+    const code = smsCode();
+    expect(code, first.output()).toBeDefined();
+    expect(await client.sms.verify({ phone: "01012345678", code: code! })).toMatchObject({ verified: true });
+
     const wrong = new TwoFactorClient({ apiKey: `2fa_${"x".repeat(43)}`, baseUrl: `http://localhost:${port}` });
     await expect(wrong.app.get()).rejects.toMatchObject({ code: "UNAUTHORIZED", status: 401 });
     await expect(wrong.app.get()).rejects.toBeInstanceOf(TwoFactorError);

@@ -27,6 +27,12 @@ describe("applyMigrations on an empty database", () => {
     expect(await pendingMigrations(db)).toEqual([]);
   });
 
+  it("after migrating a brand-new embedded database, arrays of the new enum types are sent correctly", async () => {
+    // PGlite learned its array types when it opened, before the migrations created the enums.
+    const rows = await db.query<{ statuses: string }>(`SELECT array_to_string($1::otp_status[], ',') AS statuses`, [["sending", "pending"]]);
+    expect(rows[0]!.statuses).toBe("sending,pending");
+  });
+
   it("reports a committed migration the database lacks as pending", async () => {
     const extra = [...readMigrations(), { name: "99999999999999_future", sql: "SELECT 1;", checksum: "x" }];
     expect(await pendingMigrations(db, extra)).toEqual(["99999999999999_future"]);
