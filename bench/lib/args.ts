@@ -16,7 +16,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --duration <s>     seconds per measured run (default 30)
   --connections <n>  concurrent connections, same for both servers (default 50)
   --runs <n>         consecutive measured Latchkey runs (default 3)
-  --warmup <s>       unmeasured warm-up seconds before each server's runs (default 5)
+  --warmup <s>       unmeasured warm-up seconds before each server's runs (default 10)
   --quick            smoke check: 5 s runs, 2 s warm-up (explicit options still win)
   -h, --help         this text`;
 
@@ -48,6 +48,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | null {
     duration: positiveInt("duration", values.duration, quick ? 5 : 30),
     connections: positiveInt("connections", values.connections, 50),
     runs: positiveInt("runs", values.runs, 3),
-    warmup: positiveInt("warmup", values.warmup, quick ? 2 : 5, 0),
+    // Latchkey needs ~10–20 s of load before V8 has optimised its hot paths (first 5 s: about half
+    // the steady throughput), so the default warm-up is 10 s rather than a token few.
+    warmup: positiveInt("warmup", values.warmup, quick ? 2 : 10, 0),
   };
 }

@@ -93,6 +93,9 @@ export function evaluate(
   const rss = latchkey.map((r) => r.rss);
   const rssMean = rss.reduce((a, b) => a + b, 0) / rss.length;
   const rssDeviation = Math.max(...rss.map((v) => Math.abs(v - rssMean) / rssMean));
+  const peaks = latchkey.map((r) => r.peakRss);
+  const peakMean = peaks.reduce((a, b) => a + b, 0) / peaks.length;
+  const peakDeviation = Math.max(...peaks.map((v) => Math.abs(v - peakMean) / peakMean));
 
   const verdicts: Verdict[] = [
     {
@@ -110,7 +113,8 @@ export function evaluate(
       pass: latchkey.length >= 2 ? rssDeviation <= TARGETS.maxRssDeviation : false,
       detail:
         latchkey.length >= 2
-          ? `${rss.map(mib).join(" → ")}; mean ${mib(rssMean)}, largest deviation ${fixed(rssDeviation * 100, 1)} %`
+          ? `${rss.map(mib).join(" → ")}; mean ${mib(rssMean)}, largest deviation ${fixed(rssDeviation * 100, 1)} %` +
+            ` (peaks during the runs: ${peaks.map(mib).join(" → ")}, largest deviation ${fixed(peakDeviation * 100, 1)} %)`
           : "needs at least 2 runs (--runs)",
     },
   ];
