@@ -11,7 +11,7 @@
  * Checking a name and then letting the HTTP client resolve it again is not enough: DNS can
  * answer differently the second time (rebinding). `guardedLookup` is therefore the resolver the
  * connection itself uses, so the socket connects only to an address that was just checked.
- * This is the only module that imports ipaddr.js.
+ * ipaddr.js is imported only here and in ip-ranges.ts (allow lists).
  */
 import { lookup as dnsLookup } from "node:dns/promises";
 import type { LookupAddress, LookupOneOptions } from "node:dns";
