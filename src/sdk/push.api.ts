@@ -5,7 +5,7 @@
  * @module
  */
 import { pathSegment, postOptions, type HttpTransport } from "./transport.ts";
-import type { IsoDateTime, PostRequestOptions, RequestOptions, UnspecifiedData } from "./types.ts";
+import type { IsoDateTime, MfaProgress, PostRequestOptions, RequestOptions, UnspecifiedData } from "./types.ts";
 
 /** Longest long poll the server holds (API.md §4.5: `wait` ≤ 30). */
 const MAX_WAIT_SECONDS = 30;
@@ -133,6 +133,8 @@ export interface PushVerifyResult {
   expiresAt?: IsoDateTime;
   /** Why it ended without approval: `user_denied`, `number_mismatch`, `expired`, `delivery_failed`. */
   reason?: string;
+  /** On approval: MFA progress for the request's user and purpose (API.md §8). */
+  mfa?: MfaProgress;
   [field: string]: unknown;
 }
 

@@ -31,9 +31,13 @@ export interface TotpSetupResult {
  * Input of `client.totp.verify`: the 6-digit code (or a backup code) as
  * `token`, or as its synonym `code`. The SDK always sends it as `token`.
  */
-export type TotpVerifyInput =
+export type TotpVerifyInput = (
   | { userId: string; token: string; code?: undefined }
-  | { userId: string; code: string; token?: undefined };
+  | { userId: string; code: string; token?: undefined }
+) & {
+  /** What the verification is for (default `login`); with it the answer reports MFA progress (`data.mfa`). */
+  purpose?: string;
+};
 
 /**
  * `data` of a successful `client.totp.verify`. A wrong code throws `INVALID_CODE`

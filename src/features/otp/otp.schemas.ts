@@ -5,6 +5,7 @@
 import { Type } from "typebox";
 import type { ErrorCode } from "../../infra/errors.ts";
 import { AUTHENTICATED_FAILURES } from "../../shared/envelope.ts";
+import { MfaProgress } from "../mfa/mfa.schemas.ts";
 import type { SendResult, StatusResult, VerifyResult } from "./otp.service.ts";
 
 export const Purpose = Type.String({ minLength: 1, maxLength: 64, pattern: "^[^\\u0000-\\u001f\\u007f]+$", description: "Free label (login, signup, payment, …); default login" });
@@ -31,6 +32,7 @@ export const VerifyData = Type.Object({
   verified: Type.Literal(true),
   verificationId: Type.String({ description: "Id of the recorded verification (ver_…)" }),
   test: Type.Optional(Type.Literal(true, { description: "Present when a test destination was verified" })),
+  mfa: Type.Optional(MfaProgress),
 });
 
 export const StatusData = Type.Object({

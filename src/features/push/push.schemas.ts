@@ -2,6 +2,7 @@
  * Route schemas for `/push` (API.md §4.5): the OpenAPI source and the edge validation.
  */
 import { Type } from "typebox";
+import { MfaProgress } from "../mfa/mfa.schemas.ts";
 
 const UserId = Type.String({ minLength: 1, maxLength: 128, description: "Your own id for the end user (shown in webhooks as externalUserId)" });
 const RequestId = Type.String({ minLength: 1, maxLength: 64, description: "The push request's id (push_…), from POST /push/send" });
@@ -117,4 +118,5 @@ export const VerifyData = Type.Object({
   requestId: Type.String(),
   expiresAt: DateTime,
   reason: Type.Optional(Type.String({ description: "Why it was denied or ended: user_denied, number_mismatch, expired, delivery_failed" })),
+  mfa: Type.Optional(MfaProgress),
 });

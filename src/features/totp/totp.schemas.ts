@@ -3,6 +3,7 @@
  * serialize every answer (stray fields never leak) and generate openapi.yaml.
  */
 import { Type } from "typebox";
+import { MfaProgress } from "../mfa/mfa.schemas.ts";
 
 const UserId = Type.String({ minLength: 1, maxLength: 128, description: "Your own id for the end user (shown in webhooks as externalUserId)" });
 const IsoDateOrNull = Type.Union([Type.String({ format: "date-time" }), Type.Null()]);
@@ -37,6 +38,7 @@ export const VerifyData = Type.Object({
   activated: Type.Optional(Type.Boolean({ description: "true on the verify that confirmed a pending factor" })),
   backupCodeUsed: Type.Optional(Type.Boolean({ description: "true when a backup code was used" })),
   backupCodesRemaining: Type.Optional(Type.Integer({ minimum: 0, description: "Unused backup codes left (with backupCodeUsed)" })),
+  mfa: Type.Optional(MfaProgress),
 });
 
 export const UserIdQuery = Type.Object({ userId: UserId });

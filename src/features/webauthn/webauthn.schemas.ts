@@ -4,6 +4,7 @@
  * `credential`) and both base64 alphabets; webauthn.encoding.ts then normalizes them.
  */
 import { Type } from "typebox";
+import { MfaProgress } from "../mfa/mfa.schemas.ts";
 import { BASE64_EITHER_PATTERN } from "./webauthn.encoding.ts";
 
 const UserId = Type.String({ minLength: 1, maxLength: 128, description: "Your own id for the end user (shown in webhooks as externalUserId)" });
@@ -127,6 +128,7 @@ export const AuthenticateVerifyData = Type.Object({
   verified: Type.Literal(true),
   userId: Type.String({ description: "The credential's user, also for a discoverable login that named nobody" }),
   credentialId: Type.String(),
+  mfa: Type.Optional(MfaProgress),
 });
 
 export const CredentialView = Type.Object({

@@ -267,7 +267,8 @@ describe("POST /webauthn/authenticate/verify", () => {
     const assertion = authenticator.assert(await authOptions("login_user"));
     const res = await call("POST", "/webauthn/authenticate/verify", { userId: "login_user", ...assertion, purpose: "payment" });
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toEqual({ success: true, message: expect.any(String), data: { verified: true, userId: "login_user", credentialId: credential.id } });
+    // With purpose the answer reports MFA progress (API.md §8); this app has no policies.
+    expect(res.json()).toEqual({ success: true, message: expect.any(String), data: { verified: true, userId: "login_user", credentialId: credential.id, mfa: { satisfied: true, remainingChannels: [] } } });
 
     const [row] = await t.database.db.query<{ counter: string; last_used_at: Date | null }>("SELECT counter, last_used_at FROM webauthn_credentials WHERE app_id = $1 AND credential_id = $2", [t.appId, credential.id]);
     expect(Number(row!.counter)).toBe(1);
