@@ -5,6 +5,8 @@
  *   keys create <app> [--publishable] [--name <name>]
  *   keys list <app>
  *   keys revoke <keyPrefix>
+ *   operators create <email> --role owner|admin|viewer [--app <app>]   (password from LATCHKEY_OPERATOR_PASSWORD)
+ *   operators list
  *   db migrate                    apply pending migrations
  * <app> is an app id (app_…) or an app's exact name.
  */

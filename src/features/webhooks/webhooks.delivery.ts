@@ -74,7 +74,8 @@ export interface WebhookSignals {
 }
 
 /** The signal channel: "deliveries were created or made due; claim some". */
-const DELIVERIES_DUE_SIGNAL = "webhooks.due";
+/** Published after a delivery becomes due now (test events, redeliveries) so a worker wakes at once. */
+export const DELIVERIES_DUE_SIGNAL = "webhooks.due";
 /** At most one such signal per this time from one instance (a hint, not a message per event). */
 const SIGNAL_INTERVAL_MS = 50;
 

@@ -5,6 +5,7 @@
  * deliveries with their attempts, redeliver. Target URLs pass the SSRF guard here and again at
  * every delivery (the worker's connection re-resolves and re-checks).
  */
+import { decodeCursor as decodePageCursor, encodeCursor } from "../../shared/cursor.ts";
 import type { Clock } from "../../infra/clock.ts";
 import type { Keyring } from "../../infra/crypto.ts";
 import { buildEventPayload, type EventType } from "../../infra/events.ts";
@@ -243,18 +244,8 @@ function deliveryView(row: DeliveryRecord): DeliveryView {
   };
 }
 
-/** Opaque page positions: base64url of `[createdAt, id]`. */
-function encodeCursor(position: { createdAt: Date; id: string }): string {
-  return Buffer.from(JSON.stringify([position.createdAt.toISOString(), position.id])).toString("base64url");
-}
-
 function decodeCursor(cursor: string): ListPosition {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown[];
-    const createdAt = new Date(String(at));
-    if (typeof at !== "string" || typeof id !== "string" || Number.isNaN(createdAt.getTime())) throw new Error("bad cursor");
-    return { createdAt, id };
-  } catch {
-    throw WEBHOOK_ERRORS.invalidCursor();
-  }
+  const position = decodePageCursor(cursor);
+  if (!position) throw WEBHOOK_ERRORS.invalidCursor();
+  return position;
 }
