@@ -3,6 +3,7 @@
  * PostgreSQL (PGlite) under DATA_DIR. Both use the same generated Prisma client, the same
  * migrations and the same SQL; only the driver adapter differs.
  */
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
@@ -84,6 +85,24 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return options.url ? openPostgres(options.url, options) : openPglite(options.pgliteDir ?? "memory://", options.pgliteDump);
 }
 
+/** Distinct statements kept prepared; SQL beyond them runs unnamed (dynamic SQL cannot grow this). */
+const MAX_PREPARED_STATEMENTS = 500;
+const statementNames = new Map<string, string>();
+
+/**
+ * `db.query` SQL as a named prepared statement: each pooled connection parses and plans it once
+ * and then only binds and executes it, which is most of PostgreSQL's work on the short
+ * per-request reads. (A transaction-pooling PgBouncer needs `max_prepared_statements` set.)
+ */
+function preparedStatement(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (!name && statementNames.size < MAX_PREPARED_STATEMENTS) {
+    name = `lk_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name ? { name, text, values } : { text, values };
+}
+
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
   const pool = new pg.Pool({
     connectionString: url,
@@ -102,7 +121,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
       await pool.query(sql);
     },
     async query<Row>(sql: string, params: unknown[] = []) {
-      return (await pool.query(sql, params)).rows as Row[];
+      return (await pool.query(preparedStatement(sql, params))).rows as Row[];
     },
     async withLock(lockKey, fn) {
       const client = await pool.connect();

@@ -42,10 +42,19 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
 
 /** Times every request; unmatched routes are labelled "unmatched" so URLs cannot explode cardinality. */
 export function instrumentRequests(app: FastifyInstance, metrics: Metrics): void {
-  app.addHook("onResponse", async (request, reply) => {
+  // The labelled series are looked up once per (method, route, status), not hashed per request.
+  const series = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<"method" | "route" | "status"> }>();
+  app.addHook("onResponse", (request, reply, done) => {
     const route = request.routeOptions.url ?? "unmatched";
-    const labels = { method: request.method, route, status: String(reply.statusCode) };
-    metrics.httpRequests.inc(labels);
-    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    const id = `${request.method} ${reply.statusCode} ${route}`;
+    let entry = series.get(id);
+    if (!entry) {
+      const labels = { method: request.method, route, status: String(reply.statusCode) };
+      entry = { count: metrics.httpRequests.labels(labels), duration: metrics.httpDuration.labels(labels) };
+      series.set(id, entry);
+    }
+    entry.count.inc();
+    entry.duration.observe(reply.elapsedTime / 1000);
+    done();
   });
 }
