@@ -11,18 +11,25 @@ import type { Redis } from "ioredis";
 import pino, { type Logger } from "pino";
 import type { Config } from "./config.ts";
 import { AppSettingsProvider } from "./features/apps/app-settings.ts";
+import { adminRoutes } from "./features/admin/admin.routes.ts";
 import { appsRepository } from "./features/apps/apps.repository.ts";
 import { appsRoutes } from "./features/apps/apps.routes.ts";
+import { auditRepository } from "./features/audit/audit.repository.ts";
+import { AuditLog } from "./features/audit/audit.service.ts";
 import { emailRoutes } from "./features/email/email.routes.ts";
 import { healthRoutes } from "./features/health/health.routes.ts";
 import { keysRepository } from "./features/keys/keys.repository.ts";
+import { installMfa } from "./features/mfa/mfa.routes.ts";
 import { pushRoutes } from "./features/push/push.routes.ts";
 import { smsRoutes } from "./features/sms/sms.routes.ts";
 import { totpRoutes } from "./features/totp/totp.routes.ts";
 import { webauthnRoutes } from "./features/webauthn/webauthn.routes.ts";
 import type { WebhookDeps } from "./features/webhooks/webhooks.delivery.ts";
 import { webhooksRoutes } from "./features/webhooks/webhooks.routes.ts";
-import { ApiKeyAuthenticator, apiKeyHook } from "./infra/auth.ts";
+import { authRoutes } from "./features/auth/auth.routes.ts";
+import { ephemeralKeysRepository } from "./features/auth/ephemeral.repository.ts";
+import { ApiKeyAuthenticator, apiKeyHook, ephemeralUserBindingHook } from "./infra/auth.ts";
+import { perAppMax, RATE_LIMIT_WINDOW_MS, redisWithMemoryFallback, routeLimits } from "./infra/rate-limits.ts";
 import { systemClock, type Clock } from "./infra/clock.ts";
 import { loadKeyring, type Keyring } from "./infra/crypto.ts";
 import type { Database } from "./infra/db.ts";
@@ -96,37 +103,55 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   instrumentRequests(app, metrics);
   await registerOpenApi(app, packageVersion);
 
+  const keys = keysRepository(db.prisma);
+  const authenticator = new ApiKeyAuthenticator(keys, {
+    ttlMs: config.API_KEY_CACHE_TTL_MS,
+    clock,
+    onTouchError: (err) => logger.warn({ err }, "could not record key use"),
+  }, ephemeralKeysRepository(db.prisma));
+  const apps = appsRepository(db.prisma, db);
+  const settings = new AppSettingsProvider(apps, config, clock);
+
   await app.register(rateLimit, {
     global: true,
-    max: config.RATE_LIMIT_GLOBAL_PER_MIN,
-    timeWindow: 60_000,
+    max: perAppMax({ authenticator, settings }, (limits) => limits.globalPerMin, config.RATE_LIMIT_GLOBAL_PER_MIN),
+    timeWindow: RATE_LIMIT_WINDOW_MS,
     keyGenerator: (request) => request.ip,
-    ...(deps.redis ? { redis: deps.redis, nameSpace: `${deps.rateLimitNamespace ?? "latchkey:rl:"}global:`, skipOnError: true } : {}),
+    ...(deps.redis
+      ? {
+          store: redisWithMemoryFallback({
+            redis: deps.redis,
+            nameSpace: `${deps.rateLimitNamespace ?? "latchkey:rl:"}global:`,
+            onDegraded: (err) => logger.warn({ err }, "Redis is unreachable: rate limits now count in this instance's memory until it is back"),
+            onRecovered: () => logger.info("Redis is back: rate limits are shared again"),
+          }),
+        }
+      : {}),
     errorResponseBuilder: (_request, context) =>
       new AppError("RATE_LIMITED", { message: `rate limit exceeded: at most ${context.max} requests per minute`, retryAfterSeconds: context.ttl / 1000 }),
   });
 
   await app.register(healthRoutes, { db, metrics });
   await registerDocs(app);
-
-  const keys = keysRepository(db.prisma);
-  const authenticator = new ApiKeyAuthenticator(keys, {
-    ttlMs: config.API_KEY_CACHE_TTL_MS,
-    clock,
-    onTouchError: (err) => logger.warn({ err }, "could not record key use"),
-  });
-
-  const apps = appsRepository(db.prisma);
-  const settings = new AppSettingsProvider(apps, config, clock);
   /** What every feature's routes receive. */
   const signals = deps.signals ?? createSignals({ db, redis: deps.redis, onError: (err) => logger.warn({ err }, "cross-instance signals unavailable") });
   if (!deps.signals) app.addHook("onClose", async () => signals.close());
-  const features = { config, db, clock, metrics, keyring, settings, signals, authenticator };
+  const audit = new AuditLog(auditRepository(db.prisma), {
+    clock,
+    onError: (err, dropped) => logger.error({ err, dropped }, "audit entries could not be written"),
+  });
+  app.addHook("onClose", async () => audit.flush());
+  const limits = routeLimits({ authenticator, settings, config });
+  const features = { config, db, clock, metrics, keyring, settings, signals, authenticator, audit, limits };
 
   await app.register(async (api) => {
-    api.addHook("onRequest", apiKeyHook(authenticator));
+    api.addHook("onRequest", apiKeyHook({ authenticator, clock, audit }));
+    api.addHook("preValidation", ephemeralUserBindingHook());
     installIdempotency(api, idempotencyRepository(db.prisma), clock);
     await api.register(appsRoutes, { apps });
+    await api.register(authRoutes, features);
+    // Before the channel routes: their verifies inherit the MFA hook (data.mfa, API.md §8).
+    await installMfa(api, features);
     // Channel routes register below, one line each.
     await api.register(webauthnRoutes, features);
     await api.register(totpRoutes, features);
@@ -134,6 +159,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(emailRoutes, { ...features, mailer: deps.mailer ?? createMailer(config, { logger }) });
     await api.register(pushRoutes, { ...features, push: deps.push });
     await api.register(webhooksRoutes, { ...features, webhooks: deps.webhooks });
+    await api.register(adminRoutes, { ...features, webhooks: deps.webhooks });
   }, { prefix: "/api/v1" });
   void features;
 

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   if (banner) process.stdout.write(`${banner}\n`);
 
   const redis = config.REDIS_URL
-    ? new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false })
+    ? new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false, commandTimeout: 1_000 })
     : undefined;
   redis?.on("error", (err) => logger.warn({ err: err.message }, "redis unavailable"));
 

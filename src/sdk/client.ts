@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { AuthApi } from "./auth.api.ts";
 import { AppApi } from "./app.api.ts";
 import { MfaApi } from "./mfa.api.ts";
 import { EmailApi, SmsApi } from "./otp.api.ts";
@@ -53,6 +54,8 @@ export class TwoFactorClient {
   readonly baseUrl: string;
   /** The calling key's app. */
   readonly app: AppApi;
+  /** Ephemeral keys for browsers. */
+  readonly auth: AuthApi;
   /** One-time codes by SMS. */
   readonly sms: SmsApi;
   /** One-time codes by email. */
@@ -73,6 +76,7 @@ export class TwoFactorClient {
     const transport = new HttpTransport(options);
     this.baseUrl = transport.baseUrl;
     this.app = new AppApi(transport);
+    this.auth = new AuthApi(transport);
     this.sms = new SmsApi(transport);
     this.email = new EmailApi(transport);
     this.totp = new TotpApi(transport);

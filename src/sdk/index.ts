@@ -30,6 +30,7 @@ export type {
 } from "./types.ts";
 
 export type { AppApi, AppInfo } from "./app.api.ts";
+export type { AuthApi, CreateEphemeralKeyParams, EphemeralKey, EphemeralKeyScope } from "./auth.api.ts";
 export type {
   EmailApi,
   EmailSendInput,

@@ -77,6 +77,18 @@ export interface PushSettings {
   defaultLocale: Locale;
 }
 
+/** Per-IP request budgets per minute (API.md §3); an app may loosen or tighten the deployment's. */
+export interface RateLimitSettings {
+  globalPerMin: number;
+  sendPerMin: number;
+  verifyPerMin: number;
+}
+
+export interface MfaSettings {
+  /** MFA_REQUIRED_ON_VERIFY (API.md §8): a verify that leaves required channels answers 403 MFA_REQUIRED. */
+  requiredOnVerify: boolean;
+}
+
 export interface AppSettings {
   appId: string;
   appName: string;
@@ -84,6 +96,8 @@ export interface AppSettings {
   totp: TotpSettings;
   webauthn: WebauthnSettings;
   push: PushSettings;
+  rateLimits: RateLimitSettings;
+  mfa: MfaSettings;
   /** The raw stored object, for sections not modelled here yet. */
   raw: Record<string, unknown>;
 }
@@ -118,6 +132,8 @@ export function resolveAppSettings(app: { id: string; name: string; settings: un
   const totp = section(raw, "totp");
   const webauthn = section(raw, "webauthn");
   const push = section(raw, "push");
+  const rateLimits = section(raw, "rateLimits");
+  const mfa = section(raw, "mfa");
   const templates = section(otp, "templates");
   return {
     appId: app.id,
@@ -164,6 +180,14 @@ export function resolveAppSettings(app: { id: string; name: string; settings: un
       maxDenials: intIn(push.maxDenials, 1, 100, 3),
       denialWindowSeconds: intIn(push.denialWindowSeconds, 60, 86400, 600),
       defaultLocale: oneOf(push.defaultLocale, ["ko", "en"] as const, config.DEFAULT_LOCALE),
+    },
+    rateLimits: {
+      globalPerMin: intIn(rateLimits.globalPerMin, 1, 1_000_000, config.RATE_LIMIT_GLOBAL_PER_MIN),
+      sendPerMin: intIn(rateLimits.sendPerMin, 1, 1_000_000, config.RATE_LIMIT_SEND_PER_MIN),
+      verifyPerMin: intIn(rateLimits.verifyPerMin, 1, 1_000_000, config.RATE_LIMIT_VERIFY_PER_MIN),
+    },
+    mfa: {
+      requiredOnVerify: oneOf(mfa.requiredOnVerify, [true, false] as const, config.MFA_REQUIRED_ON_VERIFY),
     },
   };
 }

@@ -5,7 +5,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { Config } from "../../config.ts";
-import { authOf } from "../../infra/auth.ts";
+import { authOf, grantScope } from "../../infra/auth.ts";
+import type { RouteLimits } from "../../infra/rate-limits.ts";
 import type { Clock } from "../../infra/clock.ts";
 import type { Keyring } from "../../infra/crypto.ts";
 import type { Database } from "../../infra/db.ts";
@@ -21,6 +22,7 @@ import { EmailSendBody, EmailSendData, EmailStatusInput, EmailVerifyBody } from 
 import { emailDriver } from "./email.service.ts";
 
 export interface EmailRouteOptions {
+  limits: RouteLimits;
   config: Config;
   db: Database;
   clock: Clock;
@@ -42,8 +44,9 @@ export const emailRoutes: FastifyPluginAsyncTypebox<EmailRouteOptions> = async (
     driver: emailDriver(options.mailer),
     logger: app.log,
   });
-  const sendLimit = { rateLimit: { max: options.config.RATE_LIMIT_SEND_PER_MIN, timeWindow: 60_000 } };
-  const verifyLimit = { rateLimit: { max: options.config.RATE_LIMIT_VERIFY_PER_MIN, timeWindow: 60_000 } };
+  grantScope(app, "email");
+  const sendLimit = options.limits.send;
+  const verifyLimit = options.limits.verify;
 
   app.post("/email-otp/send", {
     config: sendLimit,
@@ -59,13 +62,13 @@ export const emailRoutes: FastifyPluginAsyncTypebox<EmailRouteOptions> = async (
   });
 
   app.post("/email-otp/verify", {
-    config: verifyLimit,
+    config: { ...verifyLimit, mfa: { channel: "email" } },
     errorHandler: verifyFailureCarriesVerifiedFalse,
     schema: {
       tags: TAGS,
       summary: "Check an email code (each wrong code uses up an attempt)",
       body: EmailVerifyBody,
-      response: { 200: Envelope(VerifyData), ...failures(...VERIFY_FAILURES, "INVALID_EMAIL") },
+      response: { 200: Envelope(VerifyData), ...failures(...VERIFY_FAILURES, "INVALID_EMAIL", "MFA_REQUIRED") },
     },
   }, async (request) => {
     const { email, code, purpose, userId } = request.body;

@@ -7,7 +7,8 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../../config.ts";
-import { authOf, extractApiKey, type ApiKeyAuthenticator } from "../../infra/auth.ts";
+import { authOf, grantScope, extractApiKey, type ApiKeyAuthenticator } from "../../infra/auth.ts";
+import type { RouteLimits } from "../../infra/rate-limits.ts";
 import type { Clock } from "../../infra/clock.ts";
 import type { Database } from "../../infra/db.ts";
 import { AppError } from "../../infra/errors.ts";
@@ -39,6 +40,7 @@ import {
 import { PushService, type Responder } from "./push.service.ts";
 
 export interface PushRouteOptions {
+  limits: RouteLimits;
   config: Config;
   db: Database;
   clock: Clock;
@@ -94,7 +96,8 @@ export const pushRoutes: FastifyPluginAsyncTypebox<PushRouteOptions> = async (ap
   const { config, clock, metrics, settings, signals, authenticator } = options;
   const sender = options.push ?? createPushSender(config, { logger: app.log });
   const service = new PushService({ repo: pushRepository(options.db.prisma), settings, clock, metrics, sender, signals, log: app.log });
-  const verifyLimit = { rateLimit: { max: config.RATE_LIMIT_VERIFY_PER_MIN, timeWindow: 60_000 } };
+  grantScope(app, "push");
+  const verifyLimit = options.limits.verify;
 
   app.addHook("onReady", async () => service.startSweeper(config.PUSH_SWEEP_INTERVAL_MS));
   // Long polls answer at once on shutdown instead of holding the server open for up to 30 s.
@@ -220,12 +223,12 @@ export const pushRoutes: FastifyPluginAsyncTypebox<PushRouteOptions> = async (ap
   });
 
   app.post("/push/verify", {
-    config: { auth: "browser", ...verifyLimit },
+    config: { auth: "browser", scope: "push_verify", ...verifyLimit, mfa: { channel: "push" } },
     schema: {
       tags: TAGS,
       summary: "The request's answer; with wait (≤ 30 s), a long poll that returns as soon as it changes",
       body: VerifyBody,
-      response: { 200: Envelope(VerifyData), ...failures(...POST_FAILURES, "NOT_FOUND") },
+      response: { 200: Envelope(VerifyData), ...failures(...POST_FAILURES, "NOT_FOUND", "MFA_REQUIRED") },
     },
   }, async (request, reply) => {
     const disconnect = abortOnDisconnect(reply);
@@ -240,12 +243,13 @@ export const pushRoutes: FastifyPluginAsyncTypebox<PushRouteOptions> = async (ap
   });
 
   app.get("/push/requests/:requestId", {
+    config: { scope: "push_verify", mfa: { channel: "push" } },
     schema: {
       tags: TAGS,
       summary: "The request's status (same data as POST /push/verify)",
       params: RequestParams,
       querystring: StatusQuery,
-      response: { 200: Envelope(VerifyData), ...failures(...AUTHENTICATED_FAILURES, "FORBIDDEN", "NOT_FOUND") },
+      response: { 200: Envelope(VerifyData), ...failures(...AUTHENTICATED_FAILURES, "FORBIDDEN", "NOT_FOUND", "MFA_REQUIRED") },
     },
   }, async (request, reply) => {
     const disconnect = abortOnDisconnect(reply);

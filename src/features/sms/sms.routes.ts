@@ -5,7 +5,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { Config } from "../../config.ts";
-import { authOf } from "../../infra/auth.ts";
+import { authOf, grantScope } from "../../infra/auth.ts";
+import type { RouteLimits } from "../../infra/rate-limits.ts";
 import type { Clock } from "../../infra/clock.ts";
 import type { Keyring } from "../../infra/crypto.ts";
 import type { Database } from "../../infra/db.ts";
@@ -21,6 +22,7 @@ import { SmsSendBody, SmsSendData, SmsStatusInput, SmsVerifyBody } from "./sms.s
 import { smsDriver } from "./sms.service.ts";
 
 export interface SmsRouteOptions {
+  limits: RouteLimits;
   config: Config;
   db: Database;
   clock: Clock;
@@ -42,8 +44,9 @@ export const smsRoutes: FastifyPluginAsyncTypebox<SmsRouteOptions> = async (app,
     driver: smsDriver(options.config, options.sms),
     logger: app.log,
   });
-  const sendLimit = { rateLimit: { max: options.config.RATE_LIMIT_SEND_PER_MIN, timeWindow: 60_000 } };
-  const verifyLimit = { rateLimit: { max: options.config.RATE_LIMIT_VERIFY_PER_MIN, timeWindow: 60_000 } };
+  grantScope(app, "sms");
+  const sendLimit = options.limits.send;
+  const verifyLimit = options.limits.verify;
 
   app.post("/otp/send", {
     config: sendLimit,
@@ -60,13 +63,13 @@ export const smsRoutes: FastifyPluginAsyncTypebox<SmsRouteOptions> = async (app,
   });
 
   app.post("/otp/verify", {
-    config: verifyLimit,
+    config: { ...verifyLimit, mfa: { channel: "sms" } },
     errorHandler: verifyFailureCarriesVerifiedFalse,
     schema: {
       tags: TAGS,
       summary: "Check an SMS code (each wrong code uses up an attempt)",
       body: SmsVerifyBody,
-      response: { 200: Envelope(VerifyData), ...failures(...VERIFY_FAILURES, "INVALID_PHONE") },
+      response: { 200: Envelope(VerifyData), ...failures(...VERIFY_FAILURES, "INVALID_PHONE", "MFA_REQUIRED") },
     },
   }, async (request) => {
     const { phone, code, purpose, userId } = request.body;

@@ -3,7 +3,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { Config } from "../../config.ts";
-import { authOf } from "../../infra/auth.ts";
+import { authOf, grantScope } from "../../infra/auth.ts";
+import type { RouteLimits } from "../../infra/rate-limits.ts";
 import type { Clock } from "../../infra/clock.ts";
 import type { Keyring } from "../../infra/crypto.ts";
 import type { Database } from "../../infra/db.ts";
@@ -16,6 +17,7 @@ import { BackupCodesData, DisableData, SetupBody, SetupData, StatusData, UserIdB
 import { TotpService, type StatusResult } from "./totp.service.ts";
 
 export interface TotpRouteOptions {
+  limits: RouteLimits;
   config: Config;
   db: Database;
   clock: Clock;
@@ -38,6 +40,7 @@ const statusView = (s: StatusResult) => ({
 });
 
 export const totpRoutes: FastifyPluginAsyncTypebox<TotpRouteOptions> = async (app, options) => {
+  grantScope(app, "totp");
   const service = new TotpService({
     repo: totpRepository(options.db),
     keyring: options.keyring,
@@ -62,13 +65,13 @@ export const totpRoutes: FastifyPluginAsyncTypebox<TotpRouteOptions> = async (ap
   });
 
   app.post("/totp/verify", {
-    config: { rateLimit: { max: options.config.RATE_LIMIT_VERIFY_PER_MIN, timeWindow: 60_000 } },
+    config: { ...options.limits.verify, mfa: { channel: "totp" } },
     schema: {
       tags: TAGS,
       summary: "Check a code from the authenticator app, or a backup code",
       description: "`code` is accepted as a synonym of `token`. ±1 time step of drift is accepted; a step already used answers CODE_ALREADY_USED; wrong codes in a row lock the user (ACCOUNT_LOCKED with Retry-After).",
       body: VerifyBody,
-      response: { 200: Envelope(VerifyData), ...failures(...POST_COMMON, "INVALID_CODE", "CODE_ALREADY_USED", "TOTP_NOT_ENABLED", "ACCOUNT_LOCKED") },
+      response: { 200: Envelope(VerifyData), ...failures(...POST_COMMON, "INVALID_CODE", "CODE_ALREADY_USED", "TOTP_NOT_ENABLED", "ACCOUNT_LOCKED", "MFA_REQUIRED") },
     },
   }, async (request) => {
     const { userId, token, code, purpose } = request.body;

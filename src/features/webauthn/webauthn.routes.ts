@@ -5,7 +5,8 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { Config } from "../../config.ts";
 import type { Database } from "../../infra/db.ts";
-import { authOf } from "../../infra/auth.ts";
+import { authOf, grantScope } from "../../infra/auth.ts";
+import type { RouteLimits } from "../../infra/rate-limits.ts";
 import type { Clock } from "../../infra/clock.ts";
 import type { Metrics } from "../../infra/metrics.ts";
 import { AUTHENTICATED_FAILURES, Envelope, failures, ok } from "../../shared/envelope.ts";
@@ -32,6 +33,7 @@ import {
 import { WebauthnService } from "./webauthn.service.ts";
 
 export interface WebauthnRouteOptions {
+  limits: RouteLimits;
   config: Config;
   db: Database;
   clock: Clock;
@@ -52,7 +54,8 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<WebauthnRouteOptions> = a
     metrics: options.metrics,
     onBackgroundError: (err) => app.log.warn({ err }, "could not purge expired WebAuthn challenges"),
   });
-  const verifyLimit = { rateLimit: { max: options.config.RATE_LIMIT_VERIFY_PER_MIN, timeWindow: 60_000 } };
+  grantScope(app, "webauthn");
+  const verifyLimit = options.limits.verify;
 
   app.post("/webauthn/register/options", {
     config: { auth: "browser" },
@@ -100,12 +103,12 @@ export const webauthnRoutes: FastifyPluginAsyncTypebox<WebauthnRouteOptions> = a
   });
 
   app.post("/webauthn/authenticate/verify", {
-    config: { auth: "browser", ...verifyLimit },
+    config: { auth: "browser", ...verifyLimit, mfa: { channel: "webauthn" } },
     schema: {
       tags: TAGS,
       summary: "Verify the browser's assertion",
       body: AuthenticateVerifyBody,
-      response: { 200: Envelope(AuthenticateVerifyData), ...failures(...VERIFY_FAILURES) },
+      response: { 200: Envelope(AuthenticateVerifyData), ...failures(...VERIFY_FAILURES, "MFA_REQUIRED") },
     },
   }, async (request) => {
     const credential = normalizeAuthentication(request.body);
