@@ -41,12 +41,18 @@ export function freePort(): Promise<number> {
 
 export function startTsxServer(options: { name: string; root: string; script: string; port: number; env: Record<string, string> }): ChildServer {
   const tsxBin = path.join(options.root, "node_modules", ".bin", "tsx");
-  const child = spawn(tsxBin, [options.script], {
+  // BENCH_CPU_PROFILE_DIR=<dir>: run the server as `node --cpu-prof --import tsx` (one process,
+  // no wrapper) so it writes a V8 CPU profile there when it stops.
+  const profileDir = process.env.BENCH_CPU_PROFILE_DIR;
+  const [command, args] = profileDir
+    ? [process.execPath, ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--import", "tsx", options.script]]
+    : [tsxBin, [options.script]];
+  const child = spawn(command, args, {
     cwd: options.root,
     env: { ...process.env, ...options.env, PORT: String(options.port), HOST: "127.0.0.1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  if (child.pid === undefined) throw new Error(`${options.name}: could not spawn ${tsxBin}`);
+  if (child.pid === undefined) throw new Error(`${options.name}: could not spawn ${command}`);
   const output = { lines: 0, tail: [] as string[] };
   const collect = (chunk: Buffer) => {
     for (const line of chunk.toString("utf8").split("\n")) {
