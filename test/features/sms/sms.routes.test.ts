@@ -445,6 +445,23 @@ describe("Idempotency-Key on send", () => {
     expect(sms.messages.length).toBe(before + 1);
     expect(await t.database.db.prisma.otpChallenge.count({ where: { destination: phone.e164 } })).toBe(1);
   });
+
+  it("two concurrent sends with one key: one sends, the other gets 409; the same key with another body → 422; never two messages", async () => {
+    const phone = freshPhone();
+    const before = sms.messages.length;
+    const headers = { "idempotency-key": `race-${phone.e164}` };
+    const answers = await Promise.all([post("/otp/send", { phone: phone.e164 }, headers), post("/otp/send", { phone: phone.e164 }, headers)]);
+    const statuses = answers.map((a) => a.statusCode).sort();
+    expect(statuses[0]).toBe(200);
+    // The loser either saw the claim in flight (409) or, if the winner had finished, a replay (200).
+    expect([200, 409]).toContain(statuses[1]);
+    const other = freshPhone();
+    const reused = await post("/otp/send", { phone: other.e164 }, headers);
+    expect(reused.statusCode).toBe(422);
+    expect(reused.json().code).toBe("IDEMPOTENCY_KEY_REUSED");
+    expect(sms.messages.length).toBe(before + 1);
+    expect(await t.database.db.prisma.otpChallenge.count({ where: { destination: other.e164 } })).toBe(0);
+  });
 });
 
 describe("tenancy", () => {
