@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import rateLimit from "@fastify/rate-limit";
+import { registerCors } from "./infra/cors.ts";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Redis } from "ioredis";
 import pino, { type Logger } from "pino";
@@ -94,6 +95,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(createValidatorCompiler());
+  await registerCors(app, config);
   app.decorate("keyring", keyring);
   app.decorateRequest("auth", null);
   app.addHook("onSend", async (request, reply) => {

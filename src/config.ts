@@ -230,6 +230,7 @@ export const CONFIG_SCHEMA = {
   WEBAUTHN_RP_ID: strWithDefault("WebAuthn relying party id (your domain)", "localhost"),
   WEBAUTHN_RP_NAME: strWithDefault("WebAuthn relying party name", "Latchkey"),
   WEBAUTHN_ORIGINS: list("Origins allowed to use WebAuthn, comma-separated", ["http://localhost:3000"]),
+  CORS_ORIGINS: list("Web page origins whose scripts may call the API with publishable or ephemeral keys (CORS), comma-separated, or * for any; default WEBAUTHN_ORIGINS", []),
 
   PUSH_PROVIDER: oneOf("How push approvals leave", ["console", "fcm"] as const, "console"),
   FIREBASE_SERVICE_ACCOUNT: str("Firebase service account for PUSH_PROVIDER=fcm: a file path or the JSON itself", { secret: true }),
@@ -291,10 +292,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (config.ADMIN_EMAIL && (!config.ADMIN_PASSWORD || config.ADMIN_PASSWORD.length < 12)) {
     throw new ConfigError("ADMIN_PASSWORD", "at least 12 characters when ADMIN_EMAIL is set");
   }
+  for (const origin of config.CORS_ORIGINS) {
+    if (origin !== "*" && !isBareOrigin(origin)) throw new ConfigError("CORS_ORIGINS", "comma-separated origins like https://shop.example (scheme, host, optional port; no path), or *");
+  }
   if (config.BOOTSTRAP_WEBHOOK_SECRET && !config.BOOTSTRAP_WEBHOOK_URL) {
     throw new ConfigError("BOOTSTRAP_WEBHOOK_URL", "set when BOOTSTRAP_WEBHOOK_SECRET is set");
   }
   return { ...config, dataDir: path.resolve(config.DATA_DIR) };
+}
+
+/** `https://shop.example` or `http://localhost:3000`: an origin as browsers send it, nothing more. */
+function isBareOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "https:" || url.protocol === "http:") && url.origin === value;
+  } catch {
+    return false;
+  }
 }
 
 /** Rows for the README's configuration table. */
