@@ -5,7 +5,8 @@
  * navigator.credentials.create/get with Latchkey's options and posts the answers back through
  * its server (which forwards /api/v1 to Latchkey) with a publishable key. It completes:
  * registration in both body shapes, sign-in with userId, a discoverable login without userId,
- * and a refused sign-in after the credential was deleted.
+ * a cross-origin call straight to Latchkey with an ephemeral key the page's server minted
+ * (CORS), and a refused sign-in after the credential was deleted.
  *
  * Without /usr/bin/chromium the suite is skipped and says so (CI installs it in .ci/run).
  */
@@ -45,16 +46,28 @@ describe.skipIf(!haveChromium)("WebAuthn in Chromium with a virtual authenticato
   let cdp: CDPSession;
   let authenticatorId: string;
   let client: TwoFactorClient;
+  let latchkeyBase: string;
 
   beforeAll(async () => {
-    t = await createTestApp();
-    await t.app.listen({ port: 0, host: "127.0.0.1" });
-    const latchkeyPort = (t.app.server.address() as AddressInfo).port;
-    client = new TwoFactorClient({ apiKey: t.apiKey, baseUrl: `http://127.0.0.1:${latchkeyPort}` });
-    const publishable = await createApiKey(keysRepository(t.database.db.prisma), { appId: t.appId, kind: "publishable" });
+    let latchkeyPort = 0;
+    let publishableKey = "";
 
-    // The customer's site: the login page, and /api/v1 forwarded to Latchkey unchanged.
+    // The customer's site: the login page, /api/v1 forwarded to Latchkey unchanged, and
+    // /session-key, where its server exchanges the secret key for an ephemeral one (API.md §7).
     pageServer = createServer((req, res) => {
+      if (req.url === "/session-key" && req.method === "POST") {
+        const form = new URLSearchParams({ app_id: t.appId, secret_key: t.apiKey, epi: "60000", scopes: "webauthn" }).toString();
+        const mint = httpRequest(
+          { host: "127.0.0.1", port: latchkeyPort, method: "POST", path: "/api/v1/auth/ephemeral", headers: { "content-type": "application/x-www-form-urlencoded", accept: "text/plain" } },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, { "content-type": "text/plain" });
+            answer.pipe(res);
+          },
+        );
+        mint.on("error", () => res.writeHead(502).end());
+        mint.end(form);
+        return;
+      }
       if (req.url?.startsWith("/api/v1/")) {
         const upstream = httpRequest(
           { host: "127.0.0.1", port: latchkeyPort, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${latchkeyPort}` } },
@@ -68,13 +81,21 @@ describe.skipIf(!haveChromium)("WebAuthn in Chromium with a virtual authenticato
         return;
       }
       if (req.url === "/" || req.url === "/login") {
-        res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(PAGE.replace("__PUBLISHABLE_KEY__", publishable.key));
+        res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(PAGE.replace("__PUBLISHABLE_KEY__", publishableKey));
         return;
       }
       res.writeHead(404).end();
     });
     await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
     origin = `http://localhost:${(pageServer.address() as AddressInfo).port}`;
+
+    // Latchkey on another origin (127.0.0.1, its own port), letting this page's origin call it.
+    t = await createTestApp({ env: { CORS_ORIGINS: origin } });
+    await t.app.listen({ port: 0, host: "127.0.0.1" });
+    latchkeyPort = (t.app.server.address() as AddressInfo).port;
+    latchkeyBase = `http://127.0.0.1:${latchkeyPort}`;
+    client = new TwoFactorClient({ apiKey: t.apiKey, baseUrl: latchkeyBase });
+    publishableKey = (await createApiKey(keysRepository(t.database.db.prisma), { appId: t.appId, kind: "publishable" })).key;
 
     // The relying party, per app: this page's origin, RP ID "localhost".
     await t.database.db.query("UPDATE apps SET settings = $2::jsonb WHERE id = $1", [
@@ -169,6 +190,31 @@ describe.skipIf(!haveChromium)("WebAuthn in Chromium with a virtual authenticato
     const { credentials } = await client.webauthn.listCredentials("alice");
     expect(credentials).toEqual([expect.objectContaining({ credentialId: aliceCredentialId, transports: ["internal"], lastUsedAt: expect.any(String) })]);
     expect(credentials[0]!.counter).toBeGreaterThan(0);
+  });
+
+  it("a page on another origin calls Latchkey directly with an ephemeral key its server minted (CORS)", async () => {
+    const result = await page.evaluate(async (base) => {
+      const key = await (await fetch("/session-key", { method: "POST" })).text();
+      const options = await fetch(`${base}/api/v1/webauthn/authenticate/options`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": key },
+        body: JSON.stringify({ userId: "alice" }),
+      });
+      const outOfScope = await fetch(`${base}/api/v1/totp/status?userId=alice`, { headers: { "x-api-key": key } });
+      return {
+        key,
+        status: options.status,
+        body: await options.json(),
+        limit: options.headers.get("x-ratelimit-limit"),
+        outOfScope: { status: outOfScope.status, body: await outOfScope.json() },
+      };
+    }, latchkeyBase);
+    expect(result.key).toMatch(/^ek_/);
+    expect(result.status, JSON.stringify(result.body)).toBe(200);
+    expect((result.body as { data: { publicKey: { allowCredentials: Array<{ id: string }> } } }).data.publicKey.allowCredentials.map((c) => c.id)).toEqual([aliceCredentialId]);
+    // CORS exposes the rate-limit headers to the page's script.
+    expect(Number(result.limit)).toBeGreaterThan(0);
+    expect(result.outOfScope).toMatchObject({ status: 403, body: { code: "FORBIDDEN" } });
   });
 
   it("after the credential is deleted, the browser's assertion is refused", async () => {
