@@ -87,7 +87,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (
     app.addHook("onRequest", async (request: FastifyRequest) => {
       const routeConfig = request.routeOptions.config?.admin;
       request.adminContext = { operator: null, note: {}, recorded: false };
-      if (!routeConfig || routeConfig.public) return;
+      // Fail closed: only a route that says it is public (login) skips the session check.
+      if (routeConfig?.public) return;
       const checked = await sessions.authenticate(request.headers.authorization);
       if (checked.ok) {
         request.adminContext.operator = checked.operator;
