@@ -171,6 +171,11 @@ export function adminRepository(prisma: PrismaClient) {
     // ── end users' factors the channels have no removal for ───────────────────────────────
 
     /** Deletes every backup code of the app's user `externalId`; how many were unused. */
+    /** Forgets the devices this user passed MFA checks with: each counts as new again. */
+    async deleteKnownDevices(appId: string, externalUserId: string): Promise<number> {
+      const { count } = await prisma.mfaKnownDevice.deleteMany({ where: { appId, externalUserId } });
+      return count;
+    },
     async deleteBackupCodes(appId: string, externalId: string): Promise<{ found: boolean; unused: number }> {
       return prisma.$transaction(async (tx) => {
         const user = await tx.endUser.findUnique({ where: { appId_externalId: { appId, externalId } }, select: { id: true } });

@@ -190,7 +190,8 @@ export const AdminDeliveryParams = Type.Object({ deliveryId: Id("whd_…") });
 
 // ── end users ─────────────────────────────────────────────────────────────────────────────
 
-export const FACTORS = ["totp", "webauthn", "push", "backup_codes", "destination-lock"] as const;
+/** `known-devices`: the devices the user passed an MFA check with (a `newDevice` policy treats them as known). */
+export const FACTORS = ["totp", "webauthn", "push", "backup_codes", "destination-lock", "known-devices"] as const;
 const UserId = Type.String({ minLength: 1, maxLength: 128, description: "The app's own id for the user (userId in the channel APIs)" });
 export const UserParams = Type.Object({ appId: Id("app_…"), userId: UserId });
 export const FactorParams = Type.Object({

@@ -508,6 +508,11 @@ export class AdminService {
         if (!found) throw ADMIN_ERRORS.nothingToRemove("backup codes");
         return { userId, factor, removed: unused };
       }
+      case "known-devices": {
+        const removed = await this.deps.repo.deleteKnownDevices(appId, userId);
+        if (removed === 0) throw ADMIN_ERRORS.nothingToRemove("known device");
+        return { userId, factor, removed };
+      }
       case "destination-lock": {
         const destination = normalizeDestination(userId, this.deps.config.DEFAULT_COUNTRY);
         actor.note.target = destination.masked;

@@ -215,6 +215,26 @@ describe("end users' factors", () => {
     expect(rows.map((r) => (r.details as { factor: string }).factor).sort()).toEqual(["backup_codes", "push", "totp", "webauthn"]);
   });
 
+  it("known-devices: a device trusted by an allowed MFA check is new again after the reset", async () => {
+    // An app of its own, so no other test's policies (or their 2 s cache) are involved.
+    const tenant = await t.createTenant("known devices");
+    const user = "user-known-devices";
+    await t.database.db.prisma.policy.create({
+      data: { id: newId("pol"), appId: tenant.appId, name: "new device", match: { newDevice: true }, requiredChannels: ["totp"] },
+    });
+    const check = () => t.app.inject({ method: "POST", url: "/api/v1/mfa/check", headers: { "x-api-key": tenant.apiKey }, payload: { userId: user, purpose: "login", context: { deviceId: "laptop-1" } } });
+    expect((await check()).statusCode).toBe(403);
+    // As if the user had passed a check on this device (an allowed check remembers it).
+    await t.database.db.prisma.mfaKnownDevice.create({ data: { appId: tenant.appId, externalUserId: user, deviceId: "laptop-1" } });
+    expect((await check()).statusCode).toBe(200);
+
+    const reset = await call(t, owner, "DELETE", `/apps/${tenant.appId}/users/${user}/factors/known-devices`);
+    expect(reset.statusCode, reset.body).toBe(200);
+    expect(reset.json().data).toEqual({ userId: user, factor: "known-devices", removed: 1 });
+    expect((await check()).statusCode).toBe(403);
+    expect((await call(t, owner, "DELETE", `/apps/${tenant.appId}/users/${user}/factors/known-devices`)).statusCode).toBe(404);
+  });
+
   it("?credentialId= and ?deviceId= remove one passkey or device, and only the named user's", async () => {
     const user = "user-43";
     const endUser = await ensureEndUser(t.database.db.prisma, t.appId, user);
