@@ -5,7 +5,8 @@
  * by app: nothing crosses apps.
  */
 import type { PrismaClient } from "../../infra/db.ts";
-import { recordEvent, type EventChannel, type EventPayload } from "../../infra/events.ts";
+import { createHash } from "node:crypto";
+import { announceRecordedEvents, buildEventPayload, recordEvent, type EventChannel } from "../../infra/events.ts";
 
 export interface DeviceKey {
   appId: string;
@@ -71,8 +72,23 @@ export function mfaRepository(prisma: PrismaClient) {
       channel?: EventChannel;
       data: { purpose: string; requiredChannels: string[]; matchedPolicies: string[] };
       at: Date;
-    }): Promise<EventPayload> {
-      return recordEvent(prisma, { appId: input.appId, type: "mfa.required", channel: input.channel ?? null, externalUserId: input.externalUserId, data: input.data, at: input.at });
+      /**
+       * Records the event at most once per key (e.g. one push request that every poll reports
+       * as approved): the id is derived from it and a second insert does nothing.
+       */
+      onceKey?: string;
+    }): Promise<void> {
+      const event = { appId: input.appId, type: "mfa.required" as const, channel: input.channel ?? null, externalUserId: input.externalUserId, data: input.data, at: input.at };
+      if (!input.onceKey) {
+        await recordEvent(prisma, event);
+        return;
+      }
+      const id = `evt_${createHash("sha256").update(`${input.appId}\n${input.onceKey}`).digest("hex").slice(0, 32)}`;
+      const inserted = await prisma.$executeRaw`
+        INSERT INTO events (id, app_id, type, channel, payload, created_at)
+        VALUES (${id}, ${input.appId}, ${event.type}, ${event.channel}, ${JSON.stringify(buildEventPayload(id, event))}, ${input.at})
+        ON CONFLICT (id) DO NOTHING`;
+      if (inserted === 1) announceRecordedEvents([{ id, appId: input.appId }]);
     },
   };
 }

@@ -104,7 +104,9 @@ function mfaOnVerifyHook(service: MfaService, settings: AppSettingsProvider) {
     if (!subject) return payload;
     const evaluation = await service.progressAfterVerify({ appId, ...subject });
     if (!evaluation.allowed && (await settings.get(appId)).mfa.requiredOnVerify) {
-      await service.recordRequired({ appId, ...subject, channel: route.channel }, evaluation);
+      // Every poll of an approved push request reports it again: its event is recorded once.
+      const requestId = route.channel === "push" ? nonEmptyString(data.requestId) : undefined;
+      await service.recordRequired({ appId, ...subject, channel: route.channel, ...(requestId ? { onceKey: `push:${requestId}` } : {}) }, evaluation);
       const error = mfaRequired(evaluation);
       reply.code(error.status);
       return failureEnvelope(error);

@@ -121,13 +121,14 @@ export class MfaService {
   }
 
   /** `mfa.required` in the outbox (API.md §5), delivered by webhooks. */
-  async recordRequired(subject: { appId: string; userId: string; purpose: string; channel?: EventChannel }, evaluation: Evaluation): Promise<void> {
+  async recordRequired(subject: { appId: string; userId: string; purpose: string; channel?: EventChannel; onceKey?: string }, evaluation: Evaluation): Promise<void> {
     await this.deps.repo.recordMfaRequired({
       appId: subject.appId,
       externalUserId: subject.userId,
       channel: subject.channel,
       data: { purpose: subject.purpose, requiredChannels: evaluation.requiredChannels, matchedPolicies: evaluation.matchedPolicies },
       at: this.deps.clock.now(),
+      ...(subject.onceKey ? { onceKey: subject.onceKey } : {}),
     });
   }
 

@@ -153,6 +153,21 @@ describe("settings.mfa.requiredOnVerify", () => {
     expect(await verificationsOf(t, tenant.appId, "strict-user")).toEqual([{ channel: "sms", purpose: "payment" }, { channel: "totp", purpose: "payment" }]);
   });
 
+  it("push: however often an approved request is polled, mfa.required is recorded once", async () => {
+    const tenant = await tenantWithPolicies(t, [{ name: "push then totp", match: { purposes: ["wire"] }, requiredChannels: ["push", "totp"] }], { mfa: { requiredOnVerify: true } });
+    expect((await post(t, tenant.apiKey, "/push/devices", { userId: "poller", fcmToken: "fcm-mfa-once", platform: "ios" })).statusCode).toBe(201);
+    const { requestId } = (await post(t, tenant.apiKey, "/push/send", { userId: "poller", purpose: "wire" })).json().data;
+    expect((await post(t, tenant.apiKey, "/push/respond", { requestId, action: "approve" })).statusCode).toBe(200);
+    for (let i = 0; i < 3; i++) {
+      const polled = await post(t, tenant.apiKey, "/push/verify", { requestId });
+      expect(polled.statusCode).toBe(403);
+      expect(polled.json()).toMatchObject({ code: "MFA_REQUIRED", requiredChannels: ["totp"] });
+    }
+    const events = await eventsOf(t, tenant.appId, "mfa.required");
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ channel: "push", data: { externalUserId: "poller", purpose: "wire", requiredChannels: ["totp"] } });
+  });
+
   it("a verify without purpose is not subject to it", async () => {
     const tenant = await tenantWithPolicies(t, [{ name: "always totp", requiredChannels: ["totp"] }], { mfa: { requiredOnVerify: true } });
     const phone = freshPhone();
