@@ -2,7 +2,7 @@
  * Schema pieces both code channels share (API.md §4.1, §4.2): the OpenAPI source and the edge
  * validation. Request objects admit extra fields (ignored), as SecureKey's SDKs may send some.
  */
-import { Type } from "typebox";
+import { Type, type TString } from "typebox";
 import type { ErrorCode } from "../../infra/errors.ts";
 import { AUTHENTICATED_FAILURES } from "../../shared/envelope.ts";
 import { MfaProgress } from "../mfa/mfa.schemas.ts";
@@ -70,5 +70,42 @@ export function statusView(result: StatusResult) {
     expiresAt: result.expiresAt?.toISOString() ?? null,
     attemptsRemaining: result.attemptsRemaining,
     verifiedAt: result.verifiedAt?.toISOString() ?? null,
+  };
+}
+
+// ── per-channel request and send schemas: the same shapes, keyed by `phone` or `email` ──────
+
+/** `{ [field]: value }` with the field's literal name in its type. */
+function keyed<F extends string, T>(field: F, value: T): { [P in F]: T } {
+  return { [field]: value } as { [P in F]: T };
+}
+
+/**
+ * The send, verify and status inputs and the send answer of one code channel, whose
+ * destination arrives and is shown (masked) under `field`.
+ */
+export function destinationSchemas<F extends "phone" | "email">(field: F, destination: TString, maskedDescription: string) {
+  return {
+    SendBody: Type.Object({
+      ...keyed(field, destination),
+      purpose: Type.Optional(Purpose),
+      userId: Type.Optional(UserId),
+      locale: Type.Optional(LocaleField),
+    }),
+    VerifyBody: Type.Object({
+      ...keyed(field, destination),
+      code: Code,
+      purpose: Type.Optional(Purpose),
+      userId: Type.Optional(UserId),
+    }),
+    StatusInput: Type.Object({
+      ...keyed(field, destination),
+      purpose: Type.Optional(Purpose),
+    }),
+    SendData: Type.Object({
+      requestId: RequestIdField,
+      ...keyed(field, Type.String({ description: maskedDescription })),
+      ...SEND_DATA_TAIL,
+    }),
   };
 }
