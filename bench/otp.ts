@@ -25,10 +25,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { isMainThread } from "node:worker_threads";
 import pg from "pg";
 import { ADMIN_URL, createDatabase, dropDatabase, serverVersion } from "./lib/database.ts";
-import { formatTable } from "./lib/report.ts";
+import { formatTable, percentile } from "./lib/report.ts";
+import { cleanupOnExit, intOption, parseCommandLine } from "./lib/cli.ts";
+import { runInWorker, serveLoadInWorker } from "./lib/worker.ts";
 
 const TARGETS = { minRatio: 0.5, maxVerifyP99Ms: 25 } as const;
 /** Destination i is the Korean mobile number +8210 followed by the 8 digits of FIRST_NUMBER + i. */
@@ -151,26 +153,9 @@ async function loadGenerator(job: LoadJob): Promise<RunResult & { used: number }
   return { ...result, used: cursor - job.from };
 }
 
-if (!isMainThread) {
-  loadGenerator(workerData as LoadJob).then(
-    (result) => parentPort!.postMessage({ result }),
-    (err: Error) => parentPort!.postMessage({ error: err.stack ?? err.message }),
-  );
-}
+serveLoadInWorker(loadGenerator);
 
-function runLoadInWorker(job: LoadJob): Promise<RunResult & { used: number }> {
-  // tsx's loader does not reach worker threads by itself: register it, then load this file.
-  const bootstrap = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); })`;
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(bootstrap, { eval: true, workerData: job });
-    worker.once("message", (message: { result?: RunResult & { used: number }; error?: string }) => {
-      void worker.terminate();
-      if (message.result) resolve(message.result);
-      else reject(new Error(`load generator failed: ${message.error}`));
-    });
-    worker.once("error", reject);
-  });
-}
+const runLoadInWorker = (job: LoadJob) => runInWorker<LoadJob, RunResult & { used: number }>(import.meta.url, job);
 
 // ── main thread ─────────────────────────────────────────────────────────────────────────────
 
@@ -204,40 +189,24 @@ function parseOptions(argv: string[]): Options | null {
     },
   });
   if (values.help) return null;
-  const int = (name: string, raw: string | undefined, fallback: number, min: number) => {
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
-    return n;
-  };
   return {
-    seconds: int("duration", values.duration, values.quick ? 4 : 15, 1),
-    warmup: int("warmup", values.warmup, values.quick ? 1 : 3, 0),
-    connections: int("connections", values.connections, 50, 1),
-    pool: int("pool", values.pool, 10, 1),
+    seconds: intOption("duration", values.duration, values.quick ? 4 : 15, 1),
+    warmup: intOption("warmup", values.warmup, values.quick ? 1 : 3, 0),
+    connections: intOption("connections", values.connections, 50, 1),
+    pool: intOption("pool", values.pool, 10, 1),
   };
 }
 
 const log = (message: string) => console.log(`[bench otp ${new Date().toISOString().slice(11, 19)}] ${message}`);
 
-function percentile(values: number[] | undefined, p: number): number {
-  if (!values || values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+/** The `p`th percentile of unsorted `values`. */
+function percentileOf(values: number[] | undefined, p: number): number {
+  return percentile([...(values ?? [])].sort((a, b) => a - b), p);
 }
 
 async function main(): Promise<number> {
-  let options: Options | null;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (!options) {
-    console.log(USAGE);
-    return 0;
-  }
+  const options = parseCommandLine(parseOptions, USAGE);
+  if (typeof options === "number") return options;
 
   // Imported here so the worker thread, which runs this file too, loads none of the server.
   const [{ buildApp }, { loadConfig }, { appsRepository }, { createApp }, { keysRepository }, { createApiKey }, { Keyring }, { openDatabase }, { applyMigrations }, pino] = await Promise.all([
@@ -253,24 +222,19 @@ async function main(): Promise<number> {
     import("pino"),
   ]);
 
-  const cleanups: Array<() => Promise<void> | void> = [];
-  const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch((err: Error) => console.error(`cleanup: ${err.message}`));
-    cleanups.length = 0;
-  };
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+  const { cleanups, cleanup } = cleanupOnExit("stopping Latchkey and dropping the bench database…");
 
   try {
     const pgVersion = await serverVersion(ADMIN_URL);
     const dbName = `latchkey_bench_otp_${process.pid}`;
     const url = await createDatabase(ADMIN_URL, dbName);
-    cleanups.push(async () => {
+    cleanups.push({ name: "drop the bench database", fn: async () => {
       await dropDatabase(ADMIN_URL, dbName);
       log(`dropped database ${dbName}`);
-    });
+    } });
     log(`created database ${dbName} (PostgreSQL ${pgVersion})`);
     const dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-bench-otp-"));
-    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    cleanups.push({ name: "remove the data dir", fn: () => rmSync(dataDir, { recursive: true, force: true }) });
 
     const config = loadConfig({
       DATABASE_URL: url,
@@ -283,7 +247,7 @@ async function main(): Promise<number> {
       RATE_LIMIT_VERIFY_PER_MIN: "1000000",
     });
     const db = await openDatabase({ url, poolSize: options.pool });
-    cleanups.push(() => db.close());
+    cleanups.push({ name: "close the database", fn: () => db.close() });
     await applyMigrations(db);
     const keyring = new Keyring(randomBytes(32));
     // Per-destination limits raised too (every destination is fresh anyway).
@@ -301,7 +265,7 @@ async function main(): Promise<number> {
     };
     const server = await buildApp(config, { db, keyring, sms, logger: pino.default({ level: "silent" }) });
     const baseUrl = await server.listen({ port: 0, host: "127.0.0.1" });
-    cleanups.push(() => server.close());
+    cleanups.push({ name: "stop Latchkey", fn: () => server.close() });
     log(`Latchkey listening on ${baseUrl} (in this process; load from a worker thread)`);
 
     let nextDestination = 0;
@@ -317,12 +281,12 @@ async function main(): Promise<number> {
     // ── Latchkey: pairs, then verifies of codes sent beforehand ──
     if (options.warmup > 0) await run(job("pairs", options.warmup));
     const pairs = await run(job("pairs", options.seconds));
-    log(`pairs: ${(pairs.ok / pairs.seconds).toFixed(0)}/s, pair p99 ${percentile(pairs.latenciesMs.pair, 99).toFixed(2)} ms`);
+    log(`pairs: ${(pairs.ok / pairs.seconds).toFixed(0)}/s, pair p99 ${percentileOf(pairs.latenciesMs.pair, 99).toFixed(2)} ms`);
     const prepared = await run(job("sends", options.seconds));
     const verifyFrom = nextDestination - prepared.used;
     log(`sent ${prepared.ok} codes to verify (unmeasured, ${(prepared.ok / prepared.seconds).toFixed(0)} sends/s)`);
     const verifies = await run({ ...job("verifies", options.seconds * 4), from: verifyFrom, to: verifyFrom + prepared.used });
-    log(`verifies: ${(verifies.ok / verifies.seconds).toFixed(0)}/s, p99 ${percentile(verifies.latenciesMs.verify, 99).toFixed(2)} ms`);
+    log(`verifies: ${(verifies.ok / verifies.seconds).toFixed(0)}/s, p99 ${percentileOf(verifies.latenciesMs.verify, 99).toFixed(2)} ms`);
 
     // ── the floor: as many fresh challenges, consumed with the verify path's SQL through pg ──
     const count = prepared.used;
@@ -349,7 +313,7 @@ async function main(): Promise<number> {
     log(`seeded ${count} challenges for the floor in ${((performance.now() - seeded) / 1000).toFixed(1)} s`);
 
     const pool = new pg.Pool({ connectionString: url, max: options.pool });
-    cleanups.push(() => pool.end());
+    cleanups.push({ name: "close the floor's pool", fn: () => pool.end() });
     let floorCursor = 0;
     const floor = await closedLoops(options.connections, options.seconds * 4, () => (floorCursor < count ? floorCursor++ : undefined), async (i, record) => {
       const t0 = performance.now();
@@ -400,7 +364,7 @@ async function main(): Promise<number> {
         client.release();
       }
     });
-    log(`floor: ${(floor.ok / floor.seconds).toFixed(0)} verifies/s, p99 ${percentile(floor.latenciesMs.verify, 99).toFixed(2)} ms`);
+    log(`floor: ${(floor.ok / floor.seconds).toFixed(0)} verifies/s, p99 ${percentileOf(floor.latenciesMs.verify, 99).toFixed(2)} ms`);
 
     await cleanup();
 
@@ -408,14 +372,14 @@ async function main(): Promise<number> {
     const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
     const rate = (r: RunResult) => r.ok / r.seconds;
     const rows: string[][] = [
-      ["Latchkey send+verify pairs", String(pairs.ok), fmt(rate(pairs), 0), fmt(percentile(pairs.latenciesMs.pair, 50)), fmt(percentile(pairs.latenciesMs.pair, 99)), String(pairs.failures)],
-      ["  of which: send", String(pairs.latenciesMs.send?.length ?? 0), "", fmt(percentile(pairs.latenciesMs.send, 50)), fmt(percentile(pairs.latenciesMs.send, 99)), ""],
-      ["  of which: verify", String(pairs.latenciesMs.verify?.length ?? 0), "", fmt(percentile(pairs.latenciesMs.verify, 50)), fmt(percentile(pairs.latenciesMs.verify, 99)), ""],
-      ["Latchkey verify (codes sent before)", String(verifies.ok), fmt(rate(verifies), 0), fmt(percentile(verifies.latenciesMs.verify, 50)), fmt(percentile(verifies.latenciesMs.verify, 99)), String(verifies.failures)],
-      ["floor: verify SQL via pg, 1 tx", String(floor.ok), fmt(rate(floor), 0), fmt(percentile(floor.latenciesMs.verify, 50)), fmt(percentile(floor.latenciesMs.verify, 99)), String(floor.failures)],
+      ["Latchkey send+verify pairs", String(pairs.ok), fmt(rate(pairs), 0), fmt(percentileOf(pairs.latenciesMs.pair, 50)), fmt(percentileOf(pairs.latenciesMs.pair, 99)), String(pairs.failures)],
+      ["  of which: send", String(pairs.latenciesMs.send?.length ?? 0), "", fmt(percentileOf(pairs.latenciesMs.send, 50)), fmt(percentileOf(pairs.latenciesMs.send, 99)), ""],
+      ["  of which: verify", String(pairs.latenciesMs.verify?.length ?? 0), "", fmt(percentileOf(pairs.latenciesMs.verify, 50)), fmt(percentileOf(pairs.latenciesMs.verify, 99)), ""],
+      ["Latchkey verify (codes sent before)", String(verifies.ok), fmt(rate(verifies), 0), fmt(percentileOf(verifies.latenciesMs.verify, 50)), fmt(percentileOf(verifies.latenciesMs.verify, 99)), String(verifies.failures)],
+      ["floor: verify SQL via pg, 1 tx", String(floor.ok), fmt(rate(floor), 0), fmt(percentileOf(floor.latenciesMs.verify, 50)), fmt(percentileOf(floor.latenciesMs.verify, 99)), String(floor.failures)],
     ];
     const ratio = rate(verifies) / rate(floor);
-    const verifyP99 = percentile(verifies.latenciesMs.verify, 99);
+    const verifyP99 = percentileOf(verifies.latenciesMs.verify, 99);
     const unexpected = [pairs, verifies, floor].flatMap((r) => Object.entries(r.unexpected).map(([k, v]) => `${k}×${v}`));
     const verdicts = [
       { pass: ratio >= TARGETS.minRatio, text: `verify throughput Latchkey ÷ floor ≥ ${TARGETS.minRatio}: ${fmt(rate(verifies), 0)} ÷ ${fmt(rate(floor), 0)} = ${fmt(ratio, 3)}` },

@@ -18,31 +18,13 @@ import { ADMIN_URL, createDatabase, dropDatabase, serverVersion } from "./lib/da
 import { runLoad, type RunSummary } from "./lib/load.ts";
 import { commandLine, freePort, rssBytes, startTsxServer, stopServer, waitUntilReady, type ChildServer } from "./lib/proc.ts";
 import { cpuTable, DISTURBED_OTHER_CORES, evaluate, resultsTable, TARGETS, type MeasuredRun } from "./lib/report.ts";
+import { cleanupOnExit, parseCommandLine } from "./lib/cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ROUTE = "/api/v1/app";
 
 // ── cleanup, also on failure and Ctrl-C ────────────────────────────────────────────────────
-const cleanups: Array<{ name: string; fn: () => Promise<void> | void }> = [];
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const { name, fn } of cleanups.reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        console.error(`cleanup: ${name} failed: ${(err as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, () => {
-    console.error(`\n${sig}: stopping the servers and dropping the bench database…`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+const { cleanups, cleanup } = cleanupOnExit("stopping the servers and dropping the bench database…");
 
 const log = (message: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
 
@@ -129,17 +111,8 @@ async function measure(
 }
 
 async function main(): Promise<number> {
-  let options: BenchOptions | null;
-  try {
-    options = parseBenchArgs(process.argv.slice(2));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (!options) {
-    console.log(USAGE);
-    return 0;
-  }
+  const options = parseCommandLine(parseBenchArgs, USAGE);
+  if (typeof options === "number") return options;
 
   const pgVersion = await serverVersion(ADMIN_URL);
   const info = machine(pgVersion);

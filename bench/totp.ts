@@ -28,10 +28,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { isMainThread } from "node:worker_threads";
 import pg from "pg";
 import { ADMIN_URL, createDatabase, dropDatabase, serverVersion } from "./lib/database.ts";
-import { formatTable } from "./lib/report.ts";
+import { formatTable, percentile } from "./lib/report.ts";
+import { cleanupOnExit, intOption, parseCommandLine } from "./lib/cli.ts";
+import { runInWorker, serveLoadInWorker } from "./lib/worker.ts";
 
 const PERIOD_SECONDS = 30;
 const DIGITS = 6;
@@ -185,26 +187,9 @@ async function loadGenerator(job: LoadJob): Promise<RunResult & { nextFreeStep: 
   return { ...result, nextFreeStep: scheduler.nextFreeStep };
 }
 
-if (!isMainThread) {
-  loadGenerator(workerData as LoadJob).then(
-    (result) => parentPort!.postMessage({ result }),
-    (err: Error) => parentPort!.postMessage({ error: err.stack ?? err.message }),
-  );
-}
+serveLoadInWorker(loadGenerator);
 
-function runLoadInWorker(job: LoadJob): Promise<RunResult & { nextFreeStep: number }> {
-  // tsx's loader does not reach worker threads by itself: register it, then load this file.
-  const bootstrap = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); })`;
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(bootstrap, { eval: true, workerData: job });
-    worker.once("message", (message: { result?: RunResult & { nextFreeStep: number }; error?: string }) => {
-      void worker.terminate();
-      if (message.result) resolve(message.result);
-      else reject(new Error(`load generator failed: ${message.error}`));
-    });
-    worker.once("error", reject);
-  });
-}
+const runLoadInWorker = (job: LoadJob) => runInWorker<LoadJob, RunResult & { nextFreeStep: number }>(import.meta.url, job);
 
 // ── main thread ─────────────────────────────────────────────────────────────────────────────
 
@@ -247,19 +232,13 @@ function parseOptions(argv: string[]): Options | null {
     },
   });
   if (values.help) return null;
-  const int = (name: string, raw: string | undefined, fallback: number, min: number) => {
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
-    return n;
-  };
   const options = {
-    seconds: int("duration", values.duration, values.quick ? 4 : 15, 1),
-    warmup: int("warmup", values.warmup, values.quick ? 1 : 3, 0),
-    connections: int("connections", values.connections, 50, 1),
-    small: int("users", values.users, 1000, 100),
-    large: int("large-users", values["large-users"], 100_000, 100),
-    pool: int("pool", values.pool, 10, 1),
+    seconds: intOption("duration", values.duration, values.quick ? 4 : 15, 1),
+    warmup: intOption("warmup", values.warmup, values.quick ? 1 : 3, 0),
+    connections: intOption("connections", values.connections, 50, 1),
+    small: intOption("users", values.users, 1000, 100),
+    large: intOption("large-users", values["large-users"], 100_000, 100),
+    pool: intOption("pool", values.pool, 10, 1),
     webhookWorker: values["webhook-worker"] === true,
   };
   if (options.large < options.small) throw new Error("--large-users must be at least --users");
@@ -268,11 +247,6 @@ function parseOptions(argv: string[]): Options | null {
 
 const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : "—");
 const log = (message: string) => console.log(`[bench totp ${new Date().toISOString().slice(11, 19)}] ${message}`);
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 interface Row {
   name: string;
@@ -324,17 +298,8 @@ function summarize(name: string, users: number, result: RunResult): Row {
 }
 
 async function main(): Promise<number> {
-  let options: Options | null;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (!options) {
-    console.log(USAGE);
-    return 0;
-  }
+  const options = parseCommandLine(parseOptions, USAGE);
+  if (typeof options === "number") return options;
 
   // Imported here so the worker thread, which runs this file too, loads none of the server.
   const [{ buildApp }, { loadConfig }, { appsRepository }, { createApp }, { keysRepository }, { createApiKey }, { Keyring }, { openDatabase }, { applyMigrations }, pino, { AppSettingsProvider }, { createMetrics }, { totpRepository }, { TotpService }, { default: Fastify }] = await Promise.all([
@@ -355,24 +320,19 @@ async function main(): Promise<number> {
     import("fastify"),
   ]);
 
-  const cleanups: Array<() => Promise<void> | void> = [];
-  const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch((err: Error) => console.error(`cleanup: ${err.message}`));
-    cleanups.length = 0;
-  };
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+  const { cleanups, cleanup } = cleanupOnExit("stopping Latchkey and dropping the bench database…");
 
   try {
     const pgVersion = await serverVersion(ADMIN_URL);
     const dbName = `latchkey_bench_totp_${process.pid}`;
     const url = await createDatabase(ADMIN_URL, dbName);
-    cleanups.push(async () => {
+    cleanups.push({ name: "drop the bench database", fn: async () => {
       await dropDatabase(ADMIN_URL, dbName);
       log(`dropped database ${dbName}`);
-    });
+    } });
     log(`created database ${dbName} (PostgreSQL ${pgVersion})`);
     const dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-bench-totp-"));
-    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    cleanups.push({ name: "remove the data dir", fn: () => rmSync(dataDir, { recursive: true, force: true }) });
 
     const config = loadConfig({
       DATABASE_URL: url,
@@ -384,7 +344,7 @@ async function main(): Promise<number> {
       RATE_LIMIT_VERIFY_PER_MIN: "1000000",
     });
     const db = await openDatabase({ url, poolSize: options.pool });
-    cleanups.push(() => db.close());
+    cleanups.push({ name: "close the database", fn: () => db.close() });
     await applyMigrations(db);
     const keyring = new Keyring(randomBytes(32));
     const app = await createApp(appsRepository(db.prisma), { name: "TOTP bench" });
@@ -400,7 +360,7 @@ async function main(): Promise<number> {
     // floor does no dispatching, so neither does Latchkey here unless asked to.
     const server = await buildApp(config, { db, keyring, clock, logger: pino.default({ level: "silent" }), webhooks: { worker: options.webhookWorker } });
     const address = await server.listen({ port: 0, host: "127.0.0.1" });
-    cleanups.push(() => server.close());
+    cleanups.push({ name: "stop Latchkey", fn: () => server.close() });
     log(`Latchkey listening on ${address} (in this process; load from a worker thread)`);
 
     // ── seeding: end users and enabled factors, in SQL ──
@@ -433,7 +393,7 @@ async function main(): Promise<number> {
 
     // ── the floor: the same SQL through pg, plus the HMAC ──
     const pool = new pg.Pool({ connectionString: url, max: options.pool });
-    cleanups.push(() => pool.end());
+    cleanups.push({ name: "close the floor's pool", fn: () => pool.end() });
     const floorSecrets = new Map<number, Buffer>();
     const floorRun = async (users: number, seconds: number): Promise<RunResult> => {
       const scheduler = new StepScheduler(new Int32Array(new SharedArrayBuffer(4)), users, Atomics.load(step, 0) + 2);
@@ -526,7 +486,7 @@ async function main(): Promise<number> {
     const bare = Fastify();
     bare.post("/api/v1/totp/verify", async () => ({ success: true, message: "verified", data: { verified: true } }));
     const bareAddress = await bare.listen({ port: 0, host: "127.0.0.1" });
-    cleanups.push(() => bare.close());
+    cleanups.push({ name: "stop bare Fastify", fn: () => bare.close() });
     const bareRun = async (users: number, seconds: number): Promise<RunResult> => {
       const result = await runLoadInWorker({ url: `${bareAddress}/api/v1/totp/verify`, apiKey, connections: options!.connections, seconds, users, firstStep: Atomics.load(step, 0) + 2, seed, shared });
       Atomics.store(step, 0, result.nextFreeStep);

@@ -28,6 +28,8 @@ import { openDatabase } from "../src/infra/db.ts";
 import { SoftAuthenticator, type SoftCredential } from "../test/helpers/soft-authenticator.ts";
 import { ADMIN_URL, createDatabase, dropDatabase, serverVersion } from "./lib/database.ts";
 import { freePort, startTsxServer, stopServer, waitUntilReady } from "./lib/proc.ts";
+import { cleanupOnExit, intOption, parseCommandLine } from "./lib/cli.ts";
+import { percentile } from "./lib/report.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ORIGIN = "http://localhost:3000"; // Latchkey's default WEBAUTHN_ORIGINS / RP ID "localhost"
@@ -59,42 +61,17 @@ function readOptions(): { duration: number; connections: number; warmup: number;
     },
   });
   if (values.help) return null;
-  const int = (name: string, raw: string | undefined, fallback: number, min: number) => {
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
-    return n;
-  };
   return {
-    duration: int("duration", values.duration, values.quick ? 6 : 20, 1),
-    connections: int("connections", values.connections, TARGETS.connections, 1),
-    warmup: int("warmup", values.warmup, values.quick ? 2 : 3, 0),
-    rounds: int("rounds", values.rounds, values.quick ? 2 : 4, 1),
+    duration: intOption("duration", values.duration, values.quick ? 6 : 20, 1),
+    connections: intOption("connections", values.connections, TARGETS.connections, 1),
+    warmup: intOption("warmup", values.warmup, values.quick ? 2 : 3, 0),
+    rounds: intOption("rounds", values.rounds, values.quick ? 2 : 4, 1),
     webhookWorker: values["webhook-worker"] === true,
   };
 }
 
 // ── cleanup, also on failure and Ctrl-C ──────────────────────────────────────────────────────
-const cleanups: Array<{ name: string; fn: () => Promise<unknown> | unknown }> = [];
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const { name, fn } of cleanups.reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        console.error(`cleanup: ${name} failed: ${(err as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, () => {
-    console.error(`\n${sig}: stopping Latchkey and dropping the bench database…`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+const { cleanups, cleanup } = cleanupOnExit("stopping Latchkey and dropping the bench database…");
 const log = (message: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
 
 // ── HTTP to Latchkey: keep-alive, one socket per connection ─────────────────────────────────
@@ -148,11 +125,6 @@ interface Measured {
   verifyP99: number;
   errors: number;
   firstError?: string;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 function summarize(samples: Samples): Measured {
@@ -277,17 +249,8 @@ function floorRoundTrip(repo: WebauthnRepository, appId: string, users: BenchUse
 
 // ── main ─────────────────────────────────────────────────────────────────────────────────────
 async function main(): Promise<number> {
-  let options: ReturnType<typeof readOptions>;
-  try {
-    options = readOptions();
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (!options) {
-    console.log(USAGE);
-    return 0;
-  }
+  const options = parseCommandLine(readOptions, USAGE);
+  if (typeof options === "number") return options;
   const { duration, connections, warmup, rounds, webhookWorker } = options;
   const pgVersion = await serverVersion(ADMIN_URL);
   log(`connections ${connections}, ${duration} s measured per side after ${warmup} s warm-up, PostgreSQL ${pgVersion}`);

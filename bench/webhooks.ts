@@ -23,7 +23,8 @@ import { Agent, request } from "undici";
 import { cpuSnapshot, cpuUse, type CpuUse } from "./lib/cpu.ts";
 import { ADMIN_URL, createDatabase, dropDatabase, serverVersion } from "./lib/database.ts";
 import { freePort, startTsxServer, stopServer, waitUntilReady, type ChildServer } from "./lib/proc.ts";
-import { formatTable } from "./lib/report.ts";
+import { formatTable, percentile } from "./lib/report.ts";
+import { cleanupOnExit, intOption, parseCommandLine } from "./lib/cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TARGET_RATIO = 0.5;
@@ -66,40 +67,21 @@ function parseOptions(argv: string[]): Options | null {
     },
   });
   if (values.help) return null;
-  const int = (name: string, raw: string | undefined, fallback: number, min: number) => {
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
-    return n;
-  };
   return {
-    events: int("events", values.events, 10_000, 1),
-    concurrency: int("concurrency", values.concurrency, 16, 1),
-    pollMs: int("poll", values.poll, 100, 10),
-    backlogDownSeconds: int("backlog-down", values["backlog-down"], 60, 0),
-    backlogRate: int("backlog-rate", values["backlog-rate"], 100, 1),
-    warmup: int("warmup", values.warmup, 1000, 0),
+    events: intOption("events", values.events, 10_000, 1),
+    concurrency: intOption("concurrency", values.concurrency, 16, 1),
+    pollMs: intOption("poll", values.poll, 100, 10),
+    backlogDownSeconds: intOption("backlog-down", values["backlog-down"], 60, 0),
+    backlogRate: intOption("backlog-rate", values["backlog-rate"], 100, 1),
+    warmup: intOption("warmup", values.warmup, 1000, 0),
   };
 }
 
 // ── cleanup, also on failure and Ctrl-C ────────────────────────────────────────────────────
-const cleanups: Array<() => Promise<void> | void> = [];
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const fn of cleanups.reverse()) await Promise.resolve().then(fn).catch((err) => console.error(`cleanup: ${(err as Error).message}`));
-  })();
-  return cleaning;
-}
-for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => void cleanup().finally(() => process.exit(130)));
+const { cleanups, cleanup } = cleanupOnExit("stopping the servers and dropping the bench database…");
 
 const log = (message: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 // ── the receiver process ───────────────────────────────────────────────────────────────────
 interface ReceiverStats {
@@ -204,33 +186,24 @@ async function floor(url: string, payloads: string[], concurrency: number, secre
 }
 
 async function main(): Promise<number> {
-  let options: Options | null;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (!options) {
-    console.log(USAGE);
-    return 0;
-  }
+  const options = parseCommandLine(parseOptions, USAGE);
+  if (typeof options === "number") return options;
   const pgVersion = await serverVersion(ADMIN_URL);
   log(`events ${options.events}, concurrency ${options.concurrency}, poll ${options.pollMs} ms, backlog ${options.backlogDownSeconds} s down at ${options.backlogRate} events/s; PostgreSQL ${pgVersion}, node ${process.version}, ${os.availableParallelism()} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 
   const dbName = `latchkey_bench_webhooks_${process.pid}`;
   const databaseUrl = await createDatabase(ADMIN_URL, dbName);
-  cleanups.push(async () => {
+  cleanups.push({ name: "drop the bench database", fn: async () => {
     await dropDatabase(ADMIN_URL, dbName);
     log(`dropped database ${dbName}`);
-  });
+  } });
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-bench-webhooks-"));
-  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  cleanups.push({ name: "remove the data dir", fn: () => rmSync(dataDir, { recursive: true, force: true }) });
 
   const hookPort = await freePort();
   const controlPort = await freePort();
   const receiverProcess = startTsxServer({ name: "receiver", root: ROOT, script: "bench/webhooks-receiver.ts", port: controlPort, env: { HOOK_PORT: String(hookPort), CONTROL_PORT: String(controlPort) } });
-  cleanups.push(() => stopServer(receiverProcess));
+  cleanups.push({ name: "stop the receiver", fn: () => stopServer(receiverProcess) });
 
   const apiKey = `2fa_${randomBytes(32).toString("base64url")}`;
   const latchkey: ChildServer = startTsxServer({
@@ -260,7 +233,7 @@ async function main(): Promise<number> {
       ADMIN_PASSWORD: "",
     },
   });
-  cleanups.push(() => stopServer(latchkey));
+  cleanups.push({ name: "stop Latchkey", fn: () => stopServer(latchkey) });
   await Promise.all([waitUntilReady(latchkey, "/ready"), waitUntilReady(receiverProcess, "/stats")]);
   const receiver = new ReceiverControl(`http://127.0.0.1:${hookPort}/hooks`, `http://127.0.0.1:${controlPort}`);
   log(`Latchkey on ${latchkey.baseUrl} (pid ${latchkey.serverPid}), receiver on ${receiver.hookUrl}`);
@@ -271,7 +244,7 @@ async function main(): Promise<number> {
   if (created.status !== 201) throw new Error(`could not create the endpoint: ${created.status} ${await created.text()}`);
   const secret = ((await created.json()) as { data: { secret: string } }).data.secret;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-  cleanups.push(() => pool.end());
+  cleanups.push({ name: "close the floor's pool", fn: () => pool.end() });
 
   // ── 1. the floor ──
   const floorEvents = makeEvents(options.events + options.warmup, appId);

@@ -1,5 +1,6 @@
 /** Command-line options of `npm run bench -- [options]`. */
 import { parseArgs } from "node:util";
+import { intOption } from "./cli.ts";
 
 export interface BenchOptions {
   /** Seconds per measured run. */
@@ -20,13 +21,6 @@ export const USAGE = `Usage: npm run bench -- [options]
   --quick            smoke check: 5 s runs, 2 s warm-up (explicit options still win)
   -h, --help         this text`;
 
-function positiveInt(name: string, raw: string | undefined, fallback: number, min = 1): number {
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`);
-  return value;
-}
-
 /** Parsed options, or null when --help was asked for. Throws on a bad option. */
 export function parseBenchArgs(argv: string[]): BenchOptions | null {
   const { values } = parseArgs({
@@ -45,11 +39,11 @@ export function parseBenchArgs(argv: string[]): BenchOptions | null {
   if (values.help) return null;
   const quick = values.quick === true;
   return {
-    duration: positiveInt("duration", values.duration, quick ? 5 : 30),
-    connections: positiveInt("connections", values.connections, 50),
-    runs: positiveInt("runs", values.runs, 3),
+    duration: intOption("duration", values.duration, quick ? 5 : 30, 1),
+    connections: intOption("connections", values.connections, 50, 1),
+    runs: intOption("runs", values.runs, 3, 1),
     // Latchkey needs ~10–20 s of load before V8 has optimised its hot paths (first 5 s: about half
     // the steady throughput), so the default warm-up is 10 s rather than a token few.
-    warmup: positiveInt("warmup", values.warmup, quick ? 2 : 10, 0),
+    warmup: intOption("warmup", values.warmup, quick ? 2 : 10, 0),
   };
 }

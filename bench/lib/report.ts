@@ -132,3 +132,9 @@ export function evaluate(
     .map((run) => `${run.server} ${run.label}: other processes used ${cores(run.cpu.other)} of a core${run.busiestOthers?.length ? ` — ${run.busiestOthers.join("; ")}` : ""}`);
   return { verdicts, ratio, invalid, disturbed };
 }
+
+/** The nearest-rank `p`th percentile of ascending `sorted` values (NaN when there are none). */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
