@@ -8,13 +8,12 @@
  * PASS/FAIL lines; exits 0 even on FAIL, non-zero only when something could not run.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import os from "node:os";
-import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseBenchArgs, USAGE, type BenchOptions } from "./lib/args.ts";
 import { cpuSnapshot, cpuUse, processTable, topProcesses, type CpuUse } from "./lib/cpu.ts";
-import { ADMIN_URL, createDatabase, dropDatabase, serverVersion } from "./lib/database.ts";
+import { ADMIN_URL, benchDatabaseAndDataDir, serverVersion } from "./lib/database.ts";
 import { runLoad, type RunSummary } from "./lib/load.ts";
 import { commandLine, freePort, rssBytes, startTsxServer, stopServer, waitUntilReady, type ChildServer } from "./lib/proc.ts";
 import { cpuTable, DISTURBED_OTHER_CORES, evaluate, resultsTable, TARGETS, type MeasuredRun } from "./lib/report.ts";
@@ -119,13 +118,8 @@ async function main(): Promise<number> {
   log(`connections ${options.connections}, duration ${options.duration} s, Latchkey runs ${options.runs}, warm-up ${options.warmup} s per server`);
 
   // ── Latchkey against a fresh database ──
-  const dbName = `latchkey_bench_${process.pid}`;
-  const databaseUrl = await createDatabase(ADMIN_URL, dbName);
-  cleanups.push({ name: `drop database ${dbName}`, fn: async () => { await dropDatabase(ADMIN_URL, dbName); log(`dropped database ${dbName}`); } });
-  log(`created database ${dbName}`);
+  const { url: databaseUrl, dataDir } = await benchDatabaseAndDataDir({ cleanups, log });
 
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-bench-"));
-  cleanups.push({ name: "remove data dir", fn: () => rmSync(dataDir, { recursive: true, force: true }) });
 
   const apiKey = `2fa_${randomBytes(32).toString("base64url")}`; // 43 base64url characters
   const latchkey = startTsxServer({

@@ -24,13 +24,12 @@
  */
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import http from "node:http";
-import { mkdtempSync, rmSync } from "node:fs";
+
 import os from "node:os";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { isMainThread } from "node:worker_threads";
 import pg from "pg";
-import { ADMIN_URL, createDatabase, dropDatabase, serverVersion } from "./lib/database.ts";
+import { ADMIN_URL, benchDatabaseAndDataDir, serverVersion } from "./lib/database.ts";
 import { formatTable, percentile } from "./lib/report.ts";
 import { cleanupOnExit, intOption, parseCommandLine } from "./lib/cli.ts";
 import { runInWorker, serveLoadInWorker } from "./lib/worker.ts";
@@ -324,15 +323,7 @@ async function main(): Promise<number> {
 
   try {
     const pgVersion = await serverVersion(ADMIN_URL);
-    const dbName = `latchkey_bench_totp_${process.pid}`;
-    const url = await createDatabase(ADMIN_URL, dbName);
-    cleanups.push({ name: "drop the bench database", fn: async () => {
-      await dropDatabase(ADMIN_URL, dbName);
-      log(`dropped database ${dbName}`);
-    } });
-    log(`created database ${dbName} (PostgreSQL ${pgVersion})`);
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-bench-totp-"));
-    cleanups.push({ name: "remove the data dir", fn: () => rmSync(dataDir, { recursive: true, force: true }) });
+    const { dbName, url, dataDir } = await benchDatabaseAndDataDir({ label: "totp", cleanups, log, note: `PostgreSQL ${pgVersion}` });
 
     const config = loadConfig({
       DATABASE_URL: url,

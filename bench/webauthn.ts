@@ -18,15 +18,14 @@
  */
 import { createHash, createPublicKey, randomBytes, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import http from "node:http";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import os from "node:os";
-import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { webauthnRepository, type WebauthnRepository } from "../src/features/webauthn/webauthn.repository.ts";
 import { openDatabase } from "../src/infra/db.ts";
 import { SoftAuthenticator, type SoftCredential } from "../test/helpers/soft-authenticator.ts";
-import { ADMIN_URL, createDatabase, dropDatabase, serverVersion } from "./lib/database.ts";
+import { ADMIN_URL, benchDatabaseAndDataDir, serverVersion } from "./lib/database.ts";
 import { freePort, startTsxServer, stopServer, waitUntilReady } from "./lib/proc.ts";
 import { cleanupOnExit, intOption, parseCommandLine } from "./lib/cli.ts";
 import { percentile } from "./lib/report.ts";
@@ -255,12 +254,7 @@ async function main(): Promise<number> {
   const pgVersion = await serverVersion(ADMIN_URL);
   log(`connections ${connections}, ${duration} s measured per side after ${warmup} s warm-up, PostgreSQL ${pgVersion}`);
 
-  const dbName = `latchkey_bench_webauthn_${process.pid}`;
-  const databaseUrl = await createDatabase(ADMIN_URL, dbName);
-  cleanups.push({ name: `drop database ${dbName}`, fn: async () => { await dropDatabase(ADMIN_URL, dbName); log(`dropped database ${dbName}`); } });
-  log(`created database ${dbName}`);
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-bench-webauthn-"));
-  cleanups.push({ name: "remove data dir", fn: () => rmSync(dataDir, { recursive: true, force: true }) });
+  const { dbName, url: databaseUrl, dataDir } = await benchDatabaseAndDataDir({ label: "webauthn", cleanups, log });
 
   // Same pool size on both sides: one connection per concurrent user.
   const poolSize = connections;

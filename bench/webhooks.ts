@@ -13,15 +13,14 @@
  * Prints a table and PASS/FAIL; exits 0 even on FAIL, non-zero only when something could not run.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+
 import os from "node:os";
-import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { Agent, request } from "undici";
 import { cpuSnapshot, cpuUse, type CpuUse } from "./lib/cpu.ts";
-import { ADMIN_URL, createDatabase, dropDatabase, serverVersion } from "./lib/database.ts";
+import { ADMIN_URL, benchDatabaseAndDataDir, serverVersion } from "./lib/database.ts";
 import { freePort, startTsxServer, stopServer, waitUntilReady, type ChildServer } from "./lib/proc.ts";
 import { formatTable, percentile } from "./lib/report.ts";
 import { cleanupOnExit, intOption, parseCommandLine } from "./lib/cli.ts";
@@ -191,14 +190,7 @@ async function main(): Promise<number> {
   const pgVersion = await serverVersion(ADMIN_URL);
   log(`events ${options.events}, concurrency ${options.concurrency}, poll ${options.pollMs} ms, backlog ${options.backlogDownSeconds} s down at ${options.backlogRate} events/s; PostgreSQL ${pgVersion}, node ${process.version}, ${os.availableParallelism()} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 
-  const dbName = `latchkey_bench_webhooks_${process.pid}`;
-  const databaseUrl = await createDatabase(ADMIN_URL, dbName);
-  cleanups.push({ name: "drop the bench database", fn: async () => {
-    await dropDatabase(ADMIN_URL, dbName);
-    log(`dropped database ${dbName}`);
-  } });
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-bench-webhooks-"));
-  cleanups.push({ name: "remove the data dir", fn: () => rmSync(dataDir, { recursive: true, force: true }) });
+  const { url: databaseUrl, dataDir } = await benchDatabaseAndDataDir({ label: "webhooks", cleanups, log });
 
   const hookPort = await freePort();
   const controlPort = await freePort();

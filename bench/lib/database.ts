@@ -1,4 +1,7 @@
 /** A throwaway PostgreSQL database for one benchmark run, created and dropped through `pg`. */
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import pg from "pg";
 
 export const ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres";
@@ -34,4 +37,25 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
 
 export async function serverVersion(adminUrl: string): Promise<string> {
   return withAdmin(adminUrl, async (c) => (await c.query<{ server_version: string }>("SHOW server_version")).rows[0]?.server_version ?? "?");
+}
+
+/** Where a benchmark registers what must be undone (see `cleanupOnExit` in cli.ts). */
+export type CleanupList = Array<{ name: string; fn: () => Promise<unknown> | unknown }>;
+
+/**
+ * A fresh database `latchkey_bench[_<label>]_<pid>` and a temporary DATA_DIR for one run,
+ * both registered in `cleanups` so they are gone afterwards, also after a failure or Ctrl-C.
+ */
+export async function benchDatabaseAndDataDir(options: { label?: string; cleanups: CleanupList; log: (message: string) => void; note?: string }) {
+  const suffix = options.label ? `_${options.label}` : "";
+  const dbName = `latchkey_bench${suffix}_${process.pid}`;
+  const url = await createDatabase(ADMIN_URL, dbName);
+  options.cleanups.push({ name: `drop database ${dbName}`, fn: async () => {
+    await dropDatabase(ADMIN_URL, dbName);
+    options.log(`dropped database ${dbName}`);
+  } });
+  options.log(`created database ${dbName}${options.note ? ` (${options.note})` : ""}`);
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), `latchkey-bench${options.label ? `-${options.label}` : ""}-`));
+  options.cleanups.push({ name: "remove the data dir", fn: () => rmSync(dataDir, { recursive: true, force: true }) });
+  return { dbName, url, dataDir };
 }
