@@ -116,11 +116,18 @@ function mfaOnVerifyHook(service: MfaService, settings: AppSettingsProvider) {
 }
 
 /**
- * Installs MFA on the `/api/v1` scope: the verify hook (before the channel routes register,
- * so their scopes inherit it) and the `/mfa/check` route.
+ * Installs MFA on the `/api/v1` scope: the verify hook on every route flagged `config.mfa`
+ * (installed before the channel routes register, so their scopes see the onRoute hook) and the
+ * `/mfa/check` route.
  */
 export async function installMfa(api: FastifyInstance, options: MfaOptions): Promise<void> {
   const service = new MfaService({ policies: policiesRepository(options.db.prisma), repo: mfaRepository(options.db.prisma), clock: options.clock });
-  api.addHook("preSerialization", mfaOnVerifyHook(service, options.settings));
+  const hook = mfaOnVerifyHook(service, options.settings);
+  // Only the verify routes (config.mfa) get the hook: every other request skips it entirely.
+  api.addHook("onRoute", (route) => {
+    if (!(route.config as { mfa?: unknown } | undefined)?.mfa) return;
+    const existing = route.preSerialization;
+    route.preSerialization = [...(Array.isArray(existing) ? existing : existing ? [existing] : []), hook] as typeof route.preSerialization;
+  });
   await api.register(mfaRoutes, { service });
 }
