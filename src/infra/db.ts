@@ -26,6 +26,18 @@ export interface Database {
   /** Runs one parameterized statement and returns its rows. */
   query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
   /**
+   * Runs one statement of a background work queue (webhook fan-out, claims, results) on a small
+   * pool of its own (PostgreSQL; PGlite has one connection for all), so batch statements never
+   * hold the connections requests wait for.
+   *
+   * Its sessions plan with `enable_seqscan = off`. Every queue statement is meant to reach its
+   * rows through an index, whatever the table's size; the planner, costing a batch of unknown
+   * length (100 rows for a JSON or array parameter) against a table that is still small — a
+   * new install, or one never analysed — prefers hashing a full scan, and keeps that plan
+   * cached as the table grows, so each batch would cost a scan of the whole table.
+   */
+  queueQuery<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
+  /**
    * Runs `fn` on one dedicated connection while holding a PostgreSQL advisory lock, so that
    * several instances starting together do one thing (migrations, bootstrap) one at a time.
    */
@@ -85,6 +97,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return options.url ? openPostgres(options.url, options) : openPglite(options.pgliteDir ?? "memory://", options.pgliteDump);
 }
 
+/** Connections of the background queue's own pool (see Database.queueQuery). */
+const QUEUE_POOL_SIZE = 4;
+
 /** Distinct statements kept prepared; SQL beyond them runs unnamed (dynamic SQL cannot grow this). */
 const MAX_PREPARED_STATEMENTS = 500;
 const statementNames = new Map<string, string>();
@@ -104,15 +119,21 @@ function preparedStatement(text: string, values: unknown[]): pg.QueryConfig {
 }
 
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: options.poolSize ?? 10,
-    // Fail fast while the database is down, so requests answer 503 instead of hanging.
-    connectionTimeoutMillis: 3000,
-    idleTimeoutMillis: 30_000,
-  });
-  // An idle client that loses its connection emits 'error' on the pool; unhandled, it would crash.
-  pool.on("error", (err) => options.onPoolError?.(err));
+  const openPool = (config: pg.PoolConfig) => {
+    const created = new pg.Pool({
+      connectionString: url,
+      // Fail fast while the database is down, so requests answer 503 instead of hanging.
+      connectionTimeoutMillis: 3000,
+      idleTimeoutMillis: 30_000,
+      ...config,
+    });
+    // An idle client that loses its connection emits 'error' on the pool; unhandled, it would crash.
+    created.on("error", (err) => options.onPoolError?.(err));
+    return created;
+  };
+  const pool = openPool({ max: options.poolSize ?? 10 });
+  // Opened on first use: an instance that runs no webhook worker never connects it.
+  let queuePool: pg.Pool | undefined;
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: false }) });
   return {
     kind: "postgres",
@@ -122,6 +143,10 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
     },
     async query<Row>(sql: string, params: unknown[] = []) {
       return (await pool.query(preparedStatement(sql, params))).rows as Row[];
+    },
+    async queueQuery<Row>(sql: string, params: unknown[] = []) {
+      queuePool ??= openPool({ max: QUEUE_POOL_SIZE, options: "-c enable_seqscan=off" });
+      return (await queuePool.query(preparedStatement(sql, params))).rows as Row[];
     },
     async withLock(lockKey, fn) {
       const client = await pool.connect();
@@ -149,7 +174,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
     },
     async close() {
       await prisma.$disconnect();
-      await pool.end();
+      await Promise.all([pool.end(), queuePool?.end()]);
     },
   };
 }
@@ -285,6 +310,7 @@ async function openPglite(dir: string, dump?: Blob): Promise<Database> {
     dump: () => pglite.dumpDataDir("none"),
     prisma,
     ...session,
+    queueQuery: session.query,
     // PGlite lives inside this process: an in-process queue per lock key gives the same exclusion.
     withLock: (lockKey, fn) => {
       const previous = locks.get(lockKey) ?? Promise.resolve();

@@ -247,6 +247,7 @@ export function documentOnlyDeps(): { db: Database; keyring: Keyring; webhooks: 
     prisma,
     exec: async () => refuse("db.exec"),
     query: async () => refuse("db.query"),
+    queueQuery: async () => refuse("db.queueQuery"),
     withLock: async () => refuse("db.withLock"),
     ping: async () => refuse("db.ping"),
     schemaChanged: async () => undefined,

@@ -13,7 +13,10 @@
  *   until the lease lapses (a crashed holder's deliveries come back by themselves);
  * - `lease_until` is the claim's fencing token: an attempt's result is applied only while the
  *   row still carries the lease it was claimed with (the attempt itself is always recorded);
- * - times come from the database clock (`now()`), so instances with skewed clocks agree.
+ * - times come from the database clock (`now()`), so instances with skewed clocks agree;
+ * - every queue statement reaches its rows through an index (`events_undispatched_idx`,
+ *   `webhook_deliveries_due_idx`, primary keys), and runs on the database's queue pool
+ *   (`db.queueQuery`), which plans it that way whatever the tables' size.
  */
 import { randomUUID } from "node:crypto";
 import type { Database, Prisma, PrismaClient } from "../../infra/db.ts";
@@ -69,13 +72,30 @@ const endpointFields = {
 
 const deliveryFields = {
   id: true, eventId: true, endpointId: true, status: true, attemptCount: true, nextAttemptAt: true, leaseUntil: true,
-  lastError: true, createdAt: true, updatedAt: true,
+  lastError: true, createdAt: true, updatedAt: true, attempts: true,
   event: { select: { type: true } },
-  attempts: {
-    select: { id: true, attemptedAt: true, statusCode: true, durationMs: true, error: true, responseBody: true },
-    orderBy: [{ attemptedAt: "asc" as const }, { id: "asc" as const }],
-  },
 } satisfies Prisma.WebhookDeliverySelect;
+
+/** The most attempts a delivery keeps (the oldest go first); manual redeliveries are unbounded. */
+export const KEPT_ATTEMPTS = 100;
+
+/** An attempt as the delivery row keeps it (JSON), in the shape the API shows. */
+export interface StoredAttempt {
+  id: string;
+  /** ISO 8601, UTC, milliseconds. */
+  attemptedAt: string;
+  statusCode: number | null;
+  durationMs: number;
+  error: string | null;
+  responseBody: string | null;
+}
+
+type DeliveryRow = Omit<DeliveryRecord, "attempts"> & { attempts: Prisma.JsonValue };
+
+function toDeliveryRecord(row: DeliveryRow): DeliveryRecord {
+  const attempts = Array.isArray(row.attempts) ? (row.attempts as unknown as StoredAttempt[]) : [];
+  return { ...row, attempts: attempts.map((a) => ({ ...a, attemptedAt: new Date(a.attemptedAt) })) };
+}
 
 const withEvents = <T extends { events: string[] | null }>(row: T) => ({ ...row, events: row.events ?? [] });
 
@@ -145,22 +165,22 @@ export function webhooksRepository(prisma: PrismaClient) {
      * A test event for one endpoint: the event row is born dispatched (it must not fan out to
      * the app's other endpoints) together with its one delivery, in one transaction.
      */
-    async insertTestDelivery(input: { appId: string; endpointId: string; eventId: string; type: string; payload: string; createdAt: Date; deliveryId: string }) {
-      return prisma.$transaction(async (tx) => {
+    async insertTestDelivery(input: { appId: string; endpointId: string; eventId: string; type: string; payload: string; createdAt: Date; deliveryId: string }): Promise<DeliveryRecord> {
+      return toDeliveryRecord(await prisma.$transaction(async (tx) => {
         await tx.event.create({
           data: { id: input.eventId, appId: input.appId, type: input.type, channel: null, payload: input.payload, createdAt: input.createdAt, dispatchedAt: input.createdAt },
         });
         return tx.webhookDelivery.create({ data: { id: input.deliveryId, eventId: input.eventId, endpointId: input.endpointId }, select: deliveryFields });
-      });
+      }));
     },
     /** Newest first; `before` continues a previous page. */
-    listDeliveries(
+    async listDeliveries(
       appId: string,
       endpointId: string,
       options: { before?: ListPosition; limit: number; status?: "pending" | "succeeded" | "failed" },
     ): Promise<DeliveryRecord[]> {
       const { before } = options;
-      return prisma.webhookDelivery.findMany({
+      const rows = await prisma.webhookDelivery.findMany({
         where: {
           endpointId,
           endpoint: { appId },
@@ -171,9 +191,11 @@ export function webhooksRepository(prisma: PrismaClient) {
         take: options.limit,
         select: deliveryFields,
       });
+      return rows.map(toDeliveryRecord);
     },
-    findDelivery(appId: string, deliveryId: string): Promise<DeliveryRecord | null> {
-      return prisma.webhookDelivery.findFirst({ where: { id: deliveryId, endpoint: { appId } }, select: deliveryFields });
+    async findDelivery(appId: string, deliveryId: string): Promise<DeliveryRecord | null> {
+      const row = await prisma.webhookDelivery.findFirst({ where: { id: deliveryId, endpoint: { appId } }, select: deliveryFields });
+      return row ? toDeliveryRecord(row) : null;
     },
   };
 }
@@ -194,7 +216,8 @@ export interface ClaimedRow {
   event_id: string;
   /** Attempts made before this one. */
   attempt_count: number;
-  lease_until: Date;
+  /** The lease this instance holds (`lease_until` as the database wrote it): the fencing token. */
+  lease: string;
   event_type: string;
   payload: string;
   url: string;
@@ -220,13 +243,8 @@ export interface LeaseRequest {
 export interface AttemptResult {
   deliveryId: string;
   /** The lease the attempt was made under (fencing token). */
-  leaseUntil: Date;
-  attemptId: string;
-  attemptedAt: Date;
-  statusCode: number | null;
-  durationMs: number;
-  error: string | null;
-  responseBody: string | null;
+  lease: string;
+  attempt: StoredAttempt;
   /** What the delivery becomes: done, given up, or pending again after `retryDelayMs`. */
   outcome: "succeeded" | "failed" | "pending";
   retryDelayMs: number;
@@ -240,8 +258,6 @@ export interface BacklogCounts {
   undispatchedEvents: number;
 }
 
-const isForeignKeyViolation = (err: unknown) => (err as { code?: unknown })?.code === "23503";
-
 export function webhookQueueRepository(db: Database) {
   return {
     /**
@@ -253,7 +269,7 @@ export function webhookQueueRepository(db: Database) {
      * claims them.
      */
     async fanOut(limit: number, lease?: LeaseRequest): Promise<{ events: number; deliveries: number; leased: ClaimedRow[] }> {
-      const rows = await db.query<{ events: number; deliveries: number } & ({ id: null } | ClaimedRow)>(
+      const rows = await db.queueQuery<{ events: number; deliveries: number } & ({ id: null } | ClaimedRow)>(
         `WITH claimed AS (
            SELECT id, app_id, type, payload, created_at FROM events
            WHERE dispatched_at IS NULL
@@ -287,7 +303,7 @@ export function webhookQueueRepository(db: Database) {
          SELECT counts.events, counts.deliveries, l.*
          FROM (SELECT (SELECT count(*) FROM marked)::int AS events, (SELECT count(*) FROM fanned)::int AS deliveries) counts
          LEFT JOIN LATERAL (
-           SELECT f.id, f.endpoint_id, f.event_id, 0 AS attempt_count, f.lease_until, p.type AS event_type, p.payload, p.url,
+           SELECT f.id, f.endpoint_id, f.event_id, 0 AS attempt_count, f.lease_until::text AS lease, p.type AS event_type, p.payload, p.url,
                   p.secret_sealed, p.previous_secret_sealed
            FROM fanned f JOIN planned p ON p.event_id = f.event_id AND p.endpoint_id = f.endpoint_id
            WHERE f.lease_until IS NOT NULL
@@ -310,7 +326,7 @@ export function webhookQueueRepository(db: Database) {
      * long the backlog is.
      */
     async claimDue(options: LeaseRequest & { scanLimit: number }): Promise<ClaimedRow[]> {
-      return db.query<ClaimedRow>(
+      return db.queueQuery<ClaimedRow>(
         `WITH candidates AS (
            SELECT d.id, d.endpoint_id, d.next_attempt_at
            FROM webhook_deliveries d
@@ -336,45 +352,51 @@ export function webhookQueueRepository(db: Database) {
              updated_at = now()
          FROM locked l, events e, webhook_endpoints w
          WHERE d.id = l.id AND e.id = d.event_id AND w.id = d.endpoint_id
-         RETURNING d.id, d.endpoint_id, d.event_id, d.attempt_count, d.lease_until, e.type AS event_type, e.payload, w.url, w.secret_sealed,
+         RETURNING d.id, d.endpoint_id, d.event_id, d.attempt_count, d.lease_until::text AS lease, e.type AS event_type, e.payload, w.url, w.secret_sealed,
                    CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret_sealed END AS previous_secret_sealed`,
         [options.exclude, options.scanLimit, JSON.stringify(options.room), options.defaultRoom, options.limit, Math.round(options.leaseMs)],
       );
     },
 
     /**
-     * Writes attempt results in one statement: every attempt row, and each delivery's new
-     * state where the lease still matches. Returns the ids whose state was applied. When an
-     * endpoint was deleted meanwhile, its rows are skipped one by one.
+     * Writes attempt results in one statement: each attempt is appended to its delivery, and
+     * the delivery's new state applied where the row still carries the lease the attempt was
+     * made under (otherwise another instance holds it now, and only the attempt is added).
      */
-    async complete(results: AttemptResult[]): Promise<Set<string>> {
-      if (results.length === 0) return new Set();
-      try {
-        return await completeBatch(db, results);
-      } catch (err) {
-        if (!isForeignKeyViolation(err)) throw err;
-        // A delivery was deleted (with its endpoint) between the check and the insert: apply
-        // the rest one by one; the deleted one has nothing left to record.
-        const applied = new Set<string>();
-        for (const result of results) {
-          try {
-            for (const id of await completeBatch(db, [result])) applied.add(id);
-          } catch (inner) {
-            if (!isForeignKeyViolation(inner)) throw inner;
-          }
-        }
-        return applied;
-      }
+    async complete(results: AttemptResult[]): Promise<void> {
+      if (results.length === 0) return;
+      const match = "d.lease_until = r.lease::timestamptz";
+      await db.queueQuery(
+        `UPDATE webhook_deliveries d
+         SET status = CASE WHEN ${match} THEN r.outcome::delivery_status ELSE d.status END,
+             attempt_count = d.attempt_count + CASE WHEN ${match} AND r.counts THEN 1 ELSE 0 END,
+             next_attempt_at = CASE WHEN ${match} AND r.outcome = 'pending' THEN now() + r.retry_delay_ms * interval '1 millisecond' ELSE d.next_attempt_at END,
+             last_error = CASE WHEN ${match} THEN r.attempt ->> 'error' ELSE d.last_error END,
+             lease_until = CASE WHEN ${match} THEN NULL ELSE d.lease_until END,
+             attempts = CASE WHEN jsonb_array_length(d.attempts) >= $2::int THEN d.attempts - 0 ELSE d.attempts END || jsonb_build_array(r.attempt),
+             updated_at = now()
+         FROM jsonb_to_recordset($1::jsonb) AS r(delivery_id text, lease text, attempt jsonb, outcome text, retry_delay_ms int, counts boolean)
+         WHERE d.id = r.delivery_id`,
+        // One JSON parameter (one native JSON.stringify) rather than an array per field.
+        [JSON.stringify(results.map((r) => ({
+          delivery_id: r.deliveryId,
+          lease: r.lease,
+          attempt: r.attempt,
+          outcome: r.outcome,
+          retry_delay_ms: Math.round(r.retryDelayMs),
+          counts: r.counts,
+        }))), KEPT_ATTEMPTS],
+      );
     },
 
     /** Gives leased deliveries back unattempted (shutdown, or a lease too short to use). */
-    async release(leases: Array<{ id: string; leaseUntil: Date }>): Promise<void> {
+    async release(leases: Array<{ id: string; lease: string }>): Promise<void> {
       if (leases.length === 0) return;
-      await db.query(
+      await db.queueQuery(
         `UPDATE webhook_deliveries d SET next_attempt_at = now(), lease_until = NULL, updated_at = now()
          FROM unnest($1::text[], $2::timestamptz[]) AS r(id, lease_until)
          WHERE d.id = r.id AND d.lease_until = r.lease_until AND d.status = 'pending'`,
-        [leases.map((l) => l.id), leases.map((l) => l.leaseUntil.toISOString())],
+        [leases.map((l) => l.id), leases.map((l) => l.lease)],
       );
     },
 
@@ -386,7 +408,7 @@ export function webhookQueueRepository(db: Database) {
      */
     async makeRetriesDue(endpointIds: string[]): Promise<number> {
       if (endpointIds.length === 0) return 0;
-      const rows = await db.query<{ n: number }>(
+      const rows = await db.queueQuery<{ n: number }>(
         `WITH moved AS (
            UPDATE webhook_deliveries SET next_attempt_at = now(), updated_at = now()
            WHERE endpoint_id = ANY($1::text[]) AND status = 'pending' AND attempt_count > 0
@@ -422,7 +444,7 @@ export function webhookQueueRepository(db: Database) {
     },
 
     async backlog(): Promise<BacklogCounts> {
-      const rows = await db.query<BacklogCounts>(
+      const rows = await db.queueQuery<BacklogCounts>(
         `SELECT
            (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now())::int AS due,
            (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at > now())::int AS scheduled,
@@ -431,46 +453,6 @@ export function webhookQueueRepository(db: Database) {
       return rows[0] ?? { due: 0, scheduled: 0, undispatchedEvents: 0 };
     },
   };
-}
-
-async function completeBatch(db: Database, results: AttemptResult[]): Promise<Set<string>> {
-  // One JSON parameter (one native JSON.stringify) rather than eleven array parameters.
-  const rows = await db.query<{ id: string }>(
-    `WITH r AS (
-       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
-         delivery_id text, lease_until timestamptz, attempt_id text, attempted_at timestamptz, status_code int, duration_ms int,
-         error text, response_body text, outcome text, retry_delay_ms int, counts boolean)
-     ), attempts AS (
-       INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status_code, duration_ms, error, response_body)
-       SELECT r.attempt_id, r.delivery_id, r.attempted_at, r.status_code, r.duration_ms, r.error, r.response_body
-       FROM r WHERE EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = r.delivery_id)
-       RETURNING 1
-     )
-     UPDATE webhook_deliveries d
-     SET status = r.outcome::delivery_status,
-         attempt_count = d.attempt_count + CASE WHEN r.counts THEN 1 ELSE 0 END,
-         next_attempt_at = CASE WHEN r.outcome = 'pending' THEN now() + r.retry_delay_ms * interval '1 millisecond' ELSE d.next_attempt_at END,
-         lease_until = NULL,
-         last_error = r.error,
-         updated_at = now()
-     FROM r
-     WHERE d.id = r.delivery_id AND d.lease_until = r.lease_until
-     RETURNING d.id`,
-    [JSON.stringify(results.map((r) => ({
-      delivery_id: r.deliveryId,
-      lease_until: r.leaseUntil.toISOString(),
-      attempt_id: r.attemptId,
-      attempted_at: r.attemptedAt.toISOString(),
-      status_code: r.statusCode,
-      duration_ms: r.durationMs,
-      error: r.error,
-      response_body: r.responseBody,
-      outcome: r.outcome,
-      retry_delay_ms: Math.round(r.retryDelayMs),
-      counts: r.counts,
-    })))],
-  );
-  return new Set(rows.map((r) => r.id));
 }
 
 export type WebhookQueueRepository = ReturnType<typeof webhookQueueRepository>;

@@ -337,7 +337,7 @@ export class DeliveryWorker {
     this.toRelease = [];
     if (batch.length === 0) return;
     try {
-      await this.deps.queue.release(batch.map((d) => ({ id: d.row.id, leaseUntil: d.row.lease_until })));
+      await this.deps.queue.release(batch.map((d) => ({ id: d.row.id, lease: d.row.lease })));
     } catch (err) {
       // Their leases lapse by themselves; they are only retried a little later.
       this.deps.log.warn({ err, count: batch.length }, "could not give back webhook deliveries; they return when their lease ends");
@@ -393,13 +393,15 @@ export class DeliveryWorker {
 
     this.results.push({
       deliveryId: row.id,
-      leaseUntil: row.lease_until,
-      attemptId: `wha_${randomUUID().replaceAll("-", "")}`,
-      attemptedAt,
-      statusCode: status,
-      durationMs: outcome.durationMs,
-      error: interrupted ? "interrupted: the server shut down during the attempt; it will be retried" : describeFailure(outcome, delivered),
-      responseBody: outcome.bodyPrefix,
+      lease: row.lease,
+      attempt: {
+        id: `wha_${randomUUID().replaceAll("-", "")}`,
+        attemptedAt: attemptedAt.toISOString(),
+        statusCode: status,
+        durationMs: outcome.durationMs,
+        error: interrupted ? "interrupted: the server shut down during the attempt; it will be retried" : describeFailure(outcome, delivered),
+        responseBody: outcome.bodyPrefix,
+      },
       outcome: result,
       retryDelayMs: result === "pending" && !interrupted ? this.jittered(retryDelayMs!) : 0,
       counts: !interrupted,

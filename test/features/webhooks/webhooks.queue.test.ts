@@ -1,0 +1,123 @@
+/**
+ * The delivery queue's statements against a real database (webhookQueueRepository): results are
+ * fenced by the lease they were attempted under, every attempt is kept in its delivery (the
+ * newest KEPT_ATTEMPTS of them), and on PostgreSQL every queue statement reaches its rows through
+ * an index even while the tables are small — the plan a new install caches is the plan it keeps.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KEPT_ATTEMPTS, webhookQueueRepository, type AttemptResult, type ClaimedRow, type LeaseRequest } from "../../../src/features/webhooks/webhooks.repository.ts";
+import { createTestDatabase, onPostgres, type TestDatabase } from "../../helpers/databases.ts";
+
+let database: TestDatabase;
+let queue: ReturnType<typeof webhookQueueRepository>;
+let sequence = 0;
+
+const lease = (leaseMs = 60_000): LeaseRequest => ({ limit: 100, exclude: [], room: {}, defaultRoom: 100, leaseMs });
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  queue = webhookQueueRepository(database.db);
+  await database.db.exec(`
+    INSERT INTO apps (id, name, updated_at) VALUES ('app_q', 'Q', now());
+    INSERT INTO webhook_endpoints (id, app_id, url, secret_sealed, updated_at) VALUES ('whk_q', 'app_q', 'https://example.com/hook', 'sealed', now());
+  `);
+});
+afterAll(async () => database?.close());
+
+/** Records one event and fans it out, leased to the caller: the delivery as the worker holds it. */
+async function leasedDelivery(): Promise<ClaimedRow> {
+  const id = `evt_q${++sequence}`;
+  await database.db.query(`INSERT INTO events (id, app_id, type, payload) VALUES ($1, 'app_q', 'webhook.test', $2)`, [id, JSON.stringify({ id })]);
+  const { leased } = await queue.fanOut(10, lease());
+  const row = leased.find((r) => r.event_id === id);
+  expect(row, "the fan-out leased the new delivery").toBeDefined();
+  return row!;
+}
+
+function result(row: ClaimedRow, outcome: AttemptResult["outcome"], statusCode: number, attemptId = `wha_${row.id}_${statusCode}`): AttemptResult {
+  return {
+    deliveryId: row.id,
+    lease: row.lease,
+    attempt: { id: attemptId, attemptedAt: new Date().toISOString(), statusCode, durationMs: 3, error: statusCode < 300 ? null : `HTTP ${statusCode}`, responseBody: "답" },
+    outcome,
+    retryDelayMs: outcome === "pending" ? 60_000 : 0,
+    counts: true,
+  };
+}
+
+async function stored(id: string) {
+  const rows = await database.db.query<{ status: string; attempt_count: number; lease_until: Date | null; last_error: string | null; attempts: Array<{ id: string; statusCode: number }> }>(
+    `SELECT status, attempt_count, lease_until, last_error, attempts FROM webhook_deliveries WHERE id = $1`,
+    [id],
+  );
+  return rows[0]!;
+}
+
+describe("recording attempts", () => {
+  it("applies a result under the lease it was attempted with and keeps the attempt in the delivery", async () => {
+    const row = await leasedDelivery();
+    await queue.complete([result(row, "succeeded", 200)]);
+    const after = await stored(row.id);
+    expect(after).toMatchObject({ status: "succeeded", attempt_count: 1, lease_until: null, last_error: null });
+    expect(after.attempts).toEqual([expect.objectContaining({ id: `wha_${row.id}_200`, statusCode: 200, responseBody: "답" })]);
+  });
+
+  it("a result under a lapsed lease adds its attempt but leaves the new holder's state alone", async () => {
+    const row = await leasedDelivery();
+    // The lease lapsed and another instance claimed the delivery: its lease_until is newer.
+    await database.db.query(`UPDATE webhook_deliveries SET lease_until = now() + interval '5 minutes' WHERE id = $1`, [row.id]);
+    await queue.complete([result(row, "failed", 500)]);
+    const after = await stored(row.id);
+    expect(after.status).toBe("pending");
+    expect(after.attempt_count).toBe(0);
+    expect(after.lease_until).not.toBeNull();
+    expect(after.attempts.map((a) => a.statusCode)).toEqual([500]);
+  });
+
+  it(`keeps the newest ${KEPT_ATTEMPTS} attempts of a delivery attempted more often`, async () => {
+    const row = await leasedDelivery();
+    for (let i = 1; i <= KEPT_ATTEMPTS + 5; i++) {
+      // Each retry runs under a fresh lease, as a claim gives it.
+      const [renewed] = await database.db.query<{ lease: string }>(
+        `UPDATE webhook_deliveries SET lease_until = now() + interval '1 minute' + $2 * interval '1 millisecond' WHERE id = $1 RETURNING lease_until::text AS lease`,
+        [row.id, i],
+      );
+      await queue.complete([result({ ...row, lease: renewed!.lease }, "pending", 503, `wha_${String(i).padStart(3, "0")}`)]);
+    }
+    const after = await stored(row.id);
+    expect(after.attempt_count).toBe(KEPT_ATTEMPTS + 5);
+    expect(after.attempts).toHaveLength(KEPT_ATTEMPTS);
+    expect(after.attempts[0]!.id).toBe("wha_006");
+    expect(after.attempts.at(-1)!.id).toBe(`wha_${KEPT_ATTEMPTS + 5}`);
+  });
+
+  it("a result for a delivery deleted meanwhile (with its endpoint) is dropped without an error", async () => {
+    const row = await leasedDelivery();
+    await database.db.query(`DELETE FROM webhook_deliveries WHERE id = $1`, [row.id]);
+    await expect(queue.complete([result(row, "succeeded", 200)])).resolves.toBeUndefined();
+  });
+});
+
+describe.runIf(onPostgres)("queue statements on a small table (PostgreSQL)", () => {
+  it("reach webhook_deliveries and events through indexes, never a full scan", async () => {
+    // A handful of rows: the size at which a planner, left to its costs, hashes a full scan.
+    for (let i = 0; i < 5; i++) await leasedDelivery();
+    const plan = async (sql: string, params: unknown[]) =>
+      (await database.db.queueQuery<{ "QUERY PLAN": string }>(`EXPLAIN ${sql}`, params)).map((r) => r["QUERY PLAN"]).join("\n");
+    const results = JSON.stringify([{ delivery_id: "whd_x", lease: new Date().toISOString(), attempt: {}, outcome: "succeeded", retry_delay_ms: 0, counts: true }]);
+    const completePlan = await plan(
+      `UPDATE webhook_deliveries d SET updated_at = now()
+       FROM jsonb_to_recordset($1::jsonb) AS r(delivery_id text, lease text, attempt jsonb, outcome text, retry_delay_ms int, counts boolean)
+       WHERE d.id = r.delivery_id`,
+      [results],
+    );
+    expect(completePlan).not.toMatch(/Seq Scan on webhook_deliveries/);
+    expect(completePlan).toMatch(/Index Scan using webhook_deliveries_pkey/);
+    const fanOutPlan = await plan(`SELECT id FROM events WHERE dispatched_at IS NULL ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED`, [10]);
+    expect(fanOutPlan).toMatch(/events_undispatched_idx/);
+    // The request pool plans as usual: the setting belongs to the queue's sessions only.
+    const [requestSession] = await database.db.query<{ enable_seqscan: string }>(`SHOW enable_seqscan`);
+    const [queueSession] = await database.db.queueQuery<{ enable_seqscan: string }>(`SHOW enable_seqscan`);
+    expect([requestSession?.enable_seqscan, queueSession?.enable_seqscan]).toEqual(["on", "off"]);
+  });
+});
