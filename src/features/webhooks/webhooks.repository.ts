@@ -15,8 +15,10 @@
  *   row still carries the lease it was claimed with (the attempt itself is always recorded);
  * - times come from the database clock (`now()`), so instances with skewed clocks agree;
  * - every queue statement reaches its rows through an index (`events_undispatched_idx`,
- *   `webhook_deliveries_due_idx`, primary keys), and runs on the database's queue pool
- *   (`db.queueQuery`), which plans it that way whatever the tables' size.
+ *   `webhook_deliveries_due_idx`, primary keys), whatever the tables' size: they run on the
+ *   database's queue pool (`db.queueQuery`), which never plans a sequential scan, and a batch
+ *   joined to a table also names its keys (`id = ANY(…)`), so even a plan that hashes the batch
+ *   reads only the batch's rows of the table.
  */
 import { randomUUID } from "node:crypto";
 import type { Database, Prisma, PrismaClient } from "../../infra/db.ts";
@@ -298,7 +300,7 @@ export function webhookQueueRepository(db: Database) {
            ON CONFLICT (event_id, endpoint_id) DO NOTHING
            RETURNING id, event_id, endpoint_id, lease_until
          ), marked AS (
-           UPDATE events e SET dispatched_at = now() FROM claimed c WHERE e.id = c.id RETURNING 1
+           UPDATE events e SET dispatched_at = now() WHERE e.id = ANY(ARRAY(SELECT id FROM claimed)) RETURNING 1
          )
          SELECT counts.events, counts.deliveries, l.*
          FROM (SELECT (SELECT count(*) FROM marked)::int AS events, (SELECT count(*) FROM fanned)::int AS deliveries) counts
@@ -343,17 +345,21 @@ export function webhookQueueRepository(db: Database) {
            SELECT id FROM ranked WHERE rank <= room ORDER BY next_attempt_at LIMIT $5
          ), locked AS (
            SELECT d.id FROM webhook_deliveries d
-           WHERE d.id IN (SELECT id FROM picked) AND d.status = 'pending' AND d.next_attempt_at <= now()
+           WHERE d.id = ANY(ARRAY(SELECT id FROM picked)) AND d.status = 'pending' AND d.next_attempt_at <= now()
            FOR UPDATE OF d SKIP LOCKED
+         ), claimed AS (
+           UPDATE webhook_deliveries d
+           SET lease_until = now() + $6::int * interval '1 millisecond',
+               next_attempt_at = now() + $6::int * interval '1 millisecond',
+               updated_at = now()
+           WHERE d.id = ANY(ARRAY(SELECT id FROM locked))
+           RETURNING d.id, d.endpoint_id, d.event_id, d.attempt_count, d.lease_until
          )
-         UPDATE webhook_deliveries d
-         SET lease_until = now() + $6::int * interval '1 millisecond',
-             next_attempt_at = now() + $6::int * interval '1 millisecond',
-             updated_at = now()
-         FROM locked l, events e, webhook_endpoints w
-         WHERE d.id = l.id AND e.id = d.event_id AND w.id = d.endpoint_id
-         RETURNING d.id, d.endpoint_id, d.event_id, d.attempt_count, d.lease_until::text AS lease, e.type AS event_type, e.payload, w.url, w.secret_sealed,
-                   CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret_sealed END AS previous_secret_sealed`,
+         SELECT c.id, c.endpoint_id, c.event_id, c.attempt_count, c.lease_until::text AS lease, e.type AS event_type, e.payload, w.url, w.secret_sealed,
+                CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret_sealed END AS previous_secret_sealed
+         FROM claimed c
+         JOIN events e ON e.id = c.event_id AND e.id = ANY(ARRAY(SELECT event_id FROM claimed))
+         JOIN webhook_endpoints w ON w.id = c.endpoint_id`,
         [options.exclude, options.scanLimit, JSON.stringify(options.room), options.defaultRoom, options.limit, Math.round(options.leaseMs)],
       );
     },
@@ -376,7 +382,7 @@ export function webhookQueueRepository(db: Database) {
              attempts = CASE WHEN jsonb_array_length(d.attempts) >= $2::int THEN d.attempts - 0 ELSE d.attempts END || jsonb_build_array(r.attempt),
              updated_at = now()
          FROM jsonb_to_recordset($1::jsonb) AS r(delivery_id text, lease text, attempt jsonb, outcome text, retry_delay_ms int, counts boolean)
-         WHERE d.id = r.delivery_id`,
+         WHERE d.id = r.delivery_id AND d.id = ANY($3::text[])`,
         // One JSON parameter (one native JSON.stringify) rather than an array per field.
         [JSON.stringify(results.map((r) => ({
           delivery_id: r.deliveryId,
@@ -385,7 +391,7 @@ export function webhookQueueRepository(db: Database) {
           outcome: r.outcome,
           retry_delay_ms: Math.round(r.retryDelayMs),
           counts: r.counts,
-        }))), KEPT_ATTEMPTS],
+        }))), KEPT_ATTEMPTS, results.map((r) => r.deliveryId)],
       );
     },
 
@@ -395,7 +401,7 @@ export function webhookQueueRepository(db: Database) {
       await db.queueQuery(
         `UPDATE webhook_deliveries d SET next_attempt_at = now(), lease_until = NULL, updated_at = now()
          FROM unnest($1::text[], $2::timestamptz[]) AS r(id, lease_until)
-         WHERE d.id = r.id AND d.lease_until = r.lease_until AND d.status = 'pending'`,
+         WHERE d.id = r.id AND d.id = ANY($1::text[]) AND d.lease_until = r.lease_until AND d.status = 'pending'`,
         [leases.map((l) => l.id), leases.map((l) => l.lease)],
       );
     },
