@@ -176,7 +176,7 @@ export class DeliveryWorker {
     await this.releaseHeld();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    await this.flush(3);
+    await this.flush({ drain: true, maxFailures: 3 });
   }
 
   // ───────────────────────────── claiming ─────────────────────────────
@@ -473,12 +473,16 @@ export class DeliveryWorker {
     }
   }
 
-  /** Writes buffered results, one batch at a time; retries while running (`maxFailures` when stopping). */
-  private flush(maxFailures = Infinity): Promise<void> {
+  /**
+   * Writes buffered results, a batch at a time; retries while running (`maxFailures` when
+   * stopping). Results that arrive while a batch is written wait for their own timer unless they
+   * fill a batch, so that under load the writes stay few and large (`drain` writes everything).
+   */
+  private flush({ drain = false, maxFailures = Infinity }: { drain?: boolean; maxFailures?: number } = {}): Promise<void> {
     this.flushChain = this.flushChain.then(async () => {
       let failures = 0;
       while (this.results.length > 0) {
-        const batch = this.results.splice(0, 500);
+        const batch = this.results.splice(0, FLUSH_BATCH);
         try {
           await this.deps.queue.complete(batch);
           failures = 0;
@@ -493,7 +497,9 @@ export class DeliveryWorker {
           }
           this.deps.log.warn({ err, count: batch.length }, "could not record webhook attempts yet; retrying");
           await delay(Math.min(100 * 2 ** failures, 5000));
+          continue;
         }
+        if (!drain && this.results.length < FLUSH_BATCH) break;
       }
     });
     return this.flushChain;
