@@ -8,6 +8,8 @@
  * 2. throughput: N events queued at once (one INSERT into the outbox); Latchkey fans them out,
  *    signs and delivers them; deliveries/s and time to drain, from the commit to the last
  *    first receipt; the target is ≥ 0.5 of the floor;
+ *    1 and 2 alternate for --rounds rounds (each side sees the machine as the other did), and the
+ *    ratio is taken between the medians;
  * 3. backlog: the receiver is down for D seconds while events arrive at R per second, then
  *    comes back; time until every event of the outage has arrived (default retry schedule).
  * Prints a table and PASS/FAIL; exits 0 even on FAIL, non-zero only when something could not run.
@@ -17,13 +19,15 @@ import { createHmac, randomBytes } from "node:crypto";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { isMainThread } from "node:worker_threads";
 import pg from "pg";
 import { Agent, request } from "undici";
 import { cpuSnapshot, cpuUse, type CpuUse } from "./lib/cpu.ts";
 import { ADMIN_URL, benchDatabaseAndDataDir, serverVersion } from "./lib/database.ts";
 import { freePort, startTsxServer, stopServer, waitUntilReady, type ChildServer } from "./lib/proc.ts";
-import { formatTable, percentile } from "./lib/report.ts";
+import { formatTable, median, percentile } from "./lib/report.ts";
 import { cleanupOnExit, intOption, parseCommandLine } from "./lib/cli.ts";
+import { runInWorker, serveLoadInWorker } from "./lib/worker.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TARGET_RATIO = 0.5;
@@ -39,7 +43,8 @@ const USAGE = `Usage: npx tsx bench/webhooks.ts [options]
                         commit, which a short poll stands in for (the production default is 1000)
   --backlog-down <s>    seconds the receiver is down in the backlog run (default 60; 0 skips it)
   --backlog-rate <n>    events per second during the backlog run (default 100)
-  --warmup <n>          events sent (and not counted) before each measurement (default 1000)
+  --warmup <n>          events sent (and not counted) before the first round of each side (default 1000)
+  --rounds <n>          alternating floor / Latchkey rounds; the ratio is of their medians (default 3)
   -h, --help            this text`;
 
 interface Options {
@@ -49,6 +54,7 @@ interface Options {
   backlogDownSeconds: number;
   backlogRate: number;
   warmup: number;
+  rounds: number;
 }
 
 function parseOptions(argv: string[]): Options | null {
@@ -62,6 +68,7 @@ function parseOptions(argv: string[]): Options | null {
       "backlog-down": { type: "string" },
       "backlog-rate": { type: "string" },
       warmup: { type: "string" },
+      rounds: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -73,6 +80,7 @@ function parseOptions(argv: string[]): Options | null {
     backlogDownSeconds: intOption("backlog-down", values["backlog-down"], 60, 0),
     backlogRate: intOption("backlog-rate", values["backlog-rate"], 100, 1),
     warmup: intOption("warmup", values.warmup, 1000, 0),
+    rounds: intOption("rounds", values.rounds, 3, 1),
   };
 }
 
@@ -146,43 +154,61 @@ async function insertEvents(db: pg.Pool, appId: string, events: Queued & { creat
   );
 }
 
-// ── the floor: a plain undici loop ────────────────────────────────────────────────────────
-async function floor(url: string, payloads: string[], concurrency: number, secret: string): Promise<{ ms: number; latencies: number[]; failures: number }> {
+// ── the floor: a plain undici loop, in a worker thread ─────────────────────────────────────
+interface FloorJob {
+  url: string;
+  payloads: string[];
+  concurrency: number;
+  secret: string;
+  /** Requests sent first, not measured (the worker's code warms up like Latchkey's did). */
+  warmup: number;
+}
+
+/** In its own thread, so the bench's heap (receipt maps, event arrays) never slows it down. */
+async function floor(job: FloorJob): Promise<{ ms: number; latencies: number[]; failures: number }> {
   const agent = new Agent({ keepAliveTimeout: 4000 });
+  const send = async (body: string) => {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const id = `whd_${randomBytes(16).toString("hex")}`;
+    const headers = {
+      "content-type": "application/json",
+      "x-securekey-event": "verification.succeeded",
+      "x-securekey-delivery": id,
+      "x-securekey-timestamp": String(timestamp),
+      "x-securekey-signature": `sha256=${createHmac("sha256", job.secret).update(body).digest("hex")}`,
+      "webhook-id": id,
+      "webhook-timestamp": String(timestamp),
+      "webhook-signature": `v1,${createHmac("sha256", Buffer.from(job.secret.slice(6), "base64")).update(`${id}.${timestamp}.${body}`).digest("base64")}`,
+    };
+    const res = await request(job.url, { method: "POST", headers, body, dispatcher: agent });
+    await res.body.arrayBuffer();
+    return res.statusCode >= 200 && res.statusCode < 300;
+  };
+  const loop = async (payloads: string[], onDone: (ms: number, ok: boolean) => void) => {
+    let next = 0;
+    await Promise.all(Array.from({ length: job.concurrency }, async () => {
+      while (next < payloads.length) {
+        const body = payloads[next++]!;
+        const t0 = performance.now();
+        const ok = await send(body).catch(() => false);
+        onDone(performance.now() - t0, ok);
+      }
+    }));
+  };
+  await loop(job.payloads.slice(0, job.warmup), () => undefined);
   const latencies: number[] = [];
-  let next = 0;
   let failures = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < payloads.length) {
-      const body = payloads[next++]!;
-      const t0 = performance.now();
-      const timestamp = Math.floor(Date.now() / 1000);
-      const id = `whd_${randomBytes(16).toString("hex")}`;
-      const headers = {
-        "content-type": "application/json",
-        "x-securekey-event": "verification.succeeded",
-        "x-securekey-delivery": id,
-        "x-securekey-timestamp": String(timestamp),
-        "x-securekey-signature": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`,
-        "webhook-id": id,
-        "webhook-timestamp": String(timestamp),
-        "webhook-signature": `v1,${createHmac("sha256", Buffer.from(secret.slice(6), "base64")).update(`${id}.${timestamp}.${body}`).digest("base64")}`,
-      };
-      try {
-        const res = await request(url, { method: "POST", headers, body, dispatcher: agent });
-        await res.body.arrayBuffer();
-        if (res.statusCode < 200 || res.statusCode >= 300) failures++;
-      } catch {
-        failures++;
-      }
-      latencies.push(performance.now() - t0);
-    }
-  }));
+  await loop(job.payloads.slice(job.warmup), (ms, ok) => {
+    latencies.push(ms);
+    if (!ok) failures++;
+  });
   const ms = performance.now() - started;
   await agent.close();
   return { ms, latencies: latencies.sort((a, b) => a - b), failures };
 }
+
+serveLoadInWorker(floor);
 
 async function main(): Promise<number> {
   const options = parseCommandLine(parseOptions, USAGE);
@@ -238,37 +264,42 @@ async function main(): Promise<number> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   cleanups.push({ name: "close the floor's pool", fn: () => pool.end() });
 
-  // ── 1. the floor ──
-  const floorEvents = makeEvents(options.events + options.warmup, appId);
-  if (options.warmup > 0) await floor(receiver.hookUrl, floorEvents.payloads.slice(0, options.warmup), options.concurrency, secret);
-  const floorCpuBefore = cpuSnapshot(receiverProcess.serverPid!);
-  const floorRun = await floor(receiver.hookUrl, floorEvents.payloads.slice(options.warmup), options.concurrency, secret);
-  const floorCpu = cpuUse(floorCpuBefore, cpuSnapshot(receiverProcess.serverPid!), options.events);
-  const floorRate = options.events / (floorRun.ms / 1000);
-  log(`floor (undici loop): ${options.events} signed POSTs in ${floorRun.ms.toFixed(0)} ms = ${floorRate.toFixed(0)}/s, p50 ${percentile(floorRun.latencies, 50).toFixed(1)} ms, p99 ${percentile(floorRun.latencies, 99).toFixed(1)} ms, failures ${floorRun.failures}`);
-
-  // ── 2. Latchkey throughput ──
+  // ── 1 and 2, alternating: the floor, then Latchkey, --rounds times ──
   if (options.warmup > 0) {
     await receiver.post("reset");
     await insertEvents(pool, appId, makeEvents(options.warmup, appId));
     await receiver.waitForDistinct(options.warmup, 120_000);
-    log(`Latchkey warm-up: ${options.warmup} events delivered (not counted)`);
+    log(`warm-up: ${options.warmup} events delivered by Latchkey (not counted); each floor round sends ${options.warmup} unmeasured POSTs first`);
   }
-  await receiver.post("reset");
-  const run = makeEvents(options.events, appId);
-  const latchkeyCpuBefore = cpuSnapshot(latchkey.serverPid!);
-  const insertStarted = Date.now();
-  await insertEvents(pool, appId, run);
-  const committedAt = Date.now();
-  const drainedAt = await receiver.waitForDistinct(options.events, 600_000);
-  const drainMs = drainedAt - committedAt;
-  const latchkeyCpu = cpuUse(latchkeyCpuBefore, cpuSnapshot(latchkey.serverPid!), options.events);
-  const rate = options.events / (drainMs / 1000);
-  const { latenciesMs, receipts } = await receiver.latencies();
-  const firstReceiptMs = Math.min(...Object.values(receipts)) - committedAt;
-  const e2e = latenciesMs.map((ms) => ms - (committedAt - run.createdAt.getTime())).sort((a, b) => a - b);
-  const stats = await receiver.stats();
-  log(`Latchkey: ${options.events} events (insert ${committedAt - insertStarted} ms) delivered in ${drainMs} ms = ${rate.toFixed(0)}/s (first one ${firstReceiptMs} ms after the commit; ${(options.events / ((drainMs - firstReceiptMs) / 1000)).toFixed(0)}/s from the first to the last); commit→receipt p50 ${percentile(e2e, 50).toFixed(0)} ms, p99 ${percentile(e2e, 99).toFixed(0)} ms; ${stats.received} requests for ${stats.distinct} events`);
+  const floorRounds: FloorRound[] = [];
+  const latchkeyRounds: LatchkeyRound[] = [];
+  for (let round = 1; round <= options.rounds; round++) {
+    if (process.env.EXP_VACUUM) await pool.query("VACUUM ANALYZE");
+    const floorEvents = makeEvents(options.warmup + options.events, appId);
+    const floorJob: FloorJob = { url: receiver.hookUrl, payloads: floorEvents.payloads, concurrency: options.concurrency, secret, warmup: options.warmup };
+    const floorCpuBefore = cpuSnapshot(receiverProcess.serverPid!);
+    const floorRun = await runInWorker<FloorJob, Awaited<ReturnType<typeof floor>>>(import.meta.url, floorJob);
+    const floorRound = { ...floorRun, rate: options.events / (floorRun.ms / 1000), cpu: cpuUse(floorCpuBefore, cpuSnapshot(receiverProcess.serverPid!), options.events) };
+    floorRounds.push(floorRound);
+    log(`round ${round} floor (undici loop): ${options.events} signed POSTs in ${floorRun.ms.toFixed(0)} ms = ${floorRound.rate.toFixed(0)}/s, p50 ${percentile(floorRun.latencies, 50).toFixed(1)} ms, p99 ${percentile(floorRun.latencies, 99).toFixed(1)} ms, failures ${floorRun.failures}`);
+
+    await receiver.post("reset");
+    const run = makeEvents(options.events, appId);
+    const latchkeyCpuBefore = cpuSnapshot(latchkey.serverPid!);
+    const insertStarted = Date.now();
+    await insertEvents(pool, appId, run);
+    const committedAt = Date.now();
+    const drainedAt = await receiver.waitForDistinct(options.events, 600_000);
+    const drainMs = drainedAt - committedAt;
+    const cpu = cpuUse(latchkeyCpuBefore, cpuSnapshot(latchkey.serverPid!), options.events);
+    const { latenciesMs, receipts } = await receiver.latencies();
+    const firstReceiptMs = Math.min(...Object.values(receipts)) - committedAt;
+    const e2e = latenciesMs.map((ms) => ms - (committedAt - run.createdAt.getTime())).sort((a, b) => a - b);
+    const stats = await receiver.stats();
+    const latchkeyRound = { drainMs, rate: options.events / (drainMs / 1000), e2e, cpu };
+    latchkeyRounds.push(latchkeyRound);
+    log(`round ${round} Latchkey: ${options.events} events (insert ${committedAt - insertStarted} ms) delivered in ${drainMs} ms = ${latchkeyRound.rate.toFixed(0)}/s (first one ${firstReceiptMs} ms after the commit; ${(options.events / ((drainMs - firstReceiptMs) / 1000)).toFixed(0)}/s from the first to the last); commit→receipt p50 ${percentile(e2e, 50).toFixed(0)} ms, p99 ${percentile(e2e, 99).toFixed(0)} ms; ${stats.received} requests for ${stats.distinct} events`);
+  }
   const metrics = await (await fetch(`${latchkey.baseUrl}/metrics`)).text();
   const attemptP = histogramPercentiles(metrics, "latchkey_webhook_attempt_duration_seconds", 'result="2xx"');
 
@@ -323,28 +354,53 @@ async function main(): Promise<number> {
 
   await cleanup();
 
+  const floorRate = median(floorRounds.map((r) => r.rate));
+  const rate = median(latchkeyRounds.map((r) => r.rate));
   const ratio = rate / floorRate;
   console.log("");
   console.log(formatTable(
     ["run", "deliveries", "time ms", "per second", "p50 ms", "p99 ms", "note"],
     [
-      ["floor: undici loop", String(options.events), floorRun.ms.toFixed(0), floorRate.toFixed(0), percentile(floorRun.latencies, 50).toFixed(1), percentile(floorRun.latencies, 99).toFixed(1), `per request, ${options.concurrency} in flight`],
-      ["Latchkey: drain", String(options.events), String(drainMs), rate.toFixed(0), percentile(e2e, 50).toFixed(0), percentile(e2e, 99).toFixed(0), "commit → first receipt"],
-      ["Latchkey: attempts", String(options.events), "", "", attemptP.p50, attemptP.p99, "attempt latency (histogram bucket bound)"],
+      ...floorRounds.flatMap((f, i) => {
+        const l = latchkeyRounds[i]!;
+        return [
+          [`${i + 1} floor: undici loop`, String(options.events), f.ms.toFixed(0), f.rate.toFixed(0), percentile(f.latencies, 50).toFixed(1), percentile(f.latencies, 99).toFixed(1), `per request, ${options.concurrency} in flight`],
+          [`${i + 1} Latchkey: drain`, String(options.events), String(l.drainMs), l.rate.toFixed(0), percentile(l.e2e, 50).toFixed(0), percentile(l.e2e, 99).toFixed(0), "commit → first receipt"],
+        ];
+      }),
+      ["Latchkey: attempts", String(options.events * options.rounds), "", "", attemptP.p50, attemptP.p99, "attempt latency (histogram bucket bound)"],
       ...(backlog ? [["backlog drain", String(backlog.generated), String(backlog.drainMs), "", "", "", `${(backlog.downMs / 1000).toFixed(0)} s down at ${options.backlogRate}/s; receiver up → last outage event`]] : []),
     ],
   ));
   console.log("");
   const cpuLine = (name: string, cpu: CpuUse, perWhat: string) =>
     `${name}: ${cpuShare(cpu.server)} (${cpu.serverMicrosPerRequest.toFixed(0)} µs ${perWhat}), postgres ${cpuShare(cpu.postgres)}, this process ${cpuShare(cpu.generator)}, everything else ${cpuShare(cpu.other)}`;
-  console.log(`CPU during the floor — ${cpuLine("receiver", floorCpu, "per request")}; the undici loop is "this process" (${((floorCpu.generator * floorRun.ms * 1000) / options.events).toFixed(0)} µs per request)`);
-  console.log(`CPU during the drain — ${cpuLine("Latchkey", latchkeyCpu, "per delivery")}`);
-  console.log(`ratio Latchkey / floor = ${ratio.toFixed(2)} (target ≥ ${TARGET_RATIO}): ${ratio >= TARGET_RATIO ? "PASS" : "FAIL"}`);
+  floorRounds.forEach((f, i) => {
+    console.log(`CPU during floor ${i + 1} — ${cpuLine("receiver", f.cpu, "per request")}; the undici loop is "this process" (${((f.cpu.generator * f.ms * 1000) / options.events).toFixed(0)} µs per request)`);
+    console.log(`CPU during drain ${i + 1} — ${cpuLine("Latchkey", latchkeyRounds[i]!.cpu, "per delivery")}`);
+  });
+  console.log(`ratio Latchkey / floor = ${ratio.toFixed(2)}: median ${rate.toFixed(0)} deliveries/s ÷ median ${floorRate.toFixed(0)} POSTs/s over ${options.rounds} alternating rounds (per round: ${floorRounds.map((f, i) => (latchkeyRounds[i]!.rate / f.rate).toFixed(2)).join(", ")}) (target ≥ ${TARGET_RATIO}): ${ratio >= TARGET_RATIO ? "PASS" : "FAIL"}`);
   console.log(`machine: ${os.availableParallelism()} CPUs shared by Latchkey, PostgreSQL, the receiver and this process; load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   return 0;
 }
 
 const cpuShare = (cores: number) => `${(cores * 100).toFixed(0)} % of a core`;
+
+interface FloorRound {
+  ms: number;
+  latencies: number[];
+  failures: number;
+  rate: number;
+  cpu: CpuUse;
+}
+
+interface LatchkeyRound {
+  drainMs: number;
+  rate: number;
+  /** Commit → first receipt of each event, sorted (ms). */
+  e2e: number[];
+  cpu: CpuUse;
+}
 
 /** p50/p99 upper bucket bounds of a Prometheus histogram with the given label. */
 function histogramPercentiles(text: string, name: string, label: string): { p50: string; p99: string } {
@@ -359,7 +415,7 @@ function histogramPercentiles(text: string, name: string, label: string): { p50:
   return { p50: at(0.5), p99: at(0.99) };
 }
 
-main().then(
+if (isMainThread) main().then(
   (code) => process.exit(code),
   async (err) => {
     console.error(err);
