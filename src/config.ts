@@ -189,7 +189,7 @@ export const CONFIG_SCHEMA = {
   NODE_ENV: oneOf("Runtime mode", ["development", "production", "test"] as const, "development"),
   DATA_DIR: strWithDefault("Where the embedded database and the generated encryption key live", "./data"),
   DATABASE_URL: url("PostgreSQL connection string; without it an embedded PostgreSQL (PGlite) under DATA_DIR is used", ["postgresql:", "postgres:"], { secret: true }),
-  DATABASE_POOL_SIZE: int("Connections in the PostgreSQL pool", 10, 1, 200),
+  DATABASE_POOL_SIZE: int("Connections in the PostgreSQL pool that serves requests (an instance running the webhook worker opens up to 4 more, for the delivery queue)", 10, 1, 200),
   REDIS_URL: url("Redis for rate-limit counters and cross-instance signals; without it they live in memory", ["redis:", "rediss:"], { secret: true }),
   TRUST_PROXY: trustProxy("Which proxies' X-Forwarded-For to believe for the client IP"),
   API_KEY_CACHE_TTL_MS: int("How long a checked API key is cached; a revoked key stops working within this time", 2000, 0, 5000),

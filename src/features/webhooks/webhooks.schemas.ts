@@ -108,7 +108,7 @@ export const DeliveryView = Type.Object({
   lastError: Type.Union([Type.String(), Type.Null()]),
   createdAt: DateTime,
   updatedAt: DateTime,
-  attempts: Type.Array(AttemptView),
+  attempts: Type.Array(AttemptView, { description: "Every attempt, oldest first; a delivery keeps its last 100" }),
 });
 export const DeliveryList = Type.Object({
   deliveries: Type.Array(DeliveryView),
