@@ -189,10 +189,13 @@ export function webauthnRepository(db: Database) {
      */
     async issueAuthenticationChallenge(input: { appId: string; externalUserId: string; challenge: string; createdAt: Date; expiresAt: Date }): Promise<Array<{ credentialId: string; transports: string[] }>> {
       const rows = await db.query<{ credential_id: string; transports: string[] }>(
+        // From the user (unique per app) to their credentials (end_user_id index): never through
+        // the app's credentials, whatever the planner believes about the tables' sizes. A
+        // credential always carries its user's app (both come from ensureUser in one app).
         `WITH creds AS (
            SELECT c.id, c.credential_id, c.transports, c.created_at
-           FROM webauthn_credentials c JOIN end_users u ON u.id = c.end_user_id
-           WHERE c.app_id = $1 AND u.app_id = $1 AND u.external_id = $2
+           FROM end_users u JOIN webauthn_credentials c ON c.end_user_id = u.id
+           WHERE u.app_id = $1 AND u.external_id = $2
          ),
          issued AS (
            INSERT INTO webauthn_challenges (id, app_id, ceremony, challenge, external_user_id, created_at, expires_at)
