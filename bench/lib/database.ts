@@ -51,6 +51,8 @@ export async function benchDatabaseAndDataDir(options: { label?: string; cleanup
   const dbName = `latchkey_bench${suffix}_${process.pid}`;
   const url = await createDatabase(ADMIN_URL, dbName);
   options.cleanups.push({ name: `drop database ${dbName}`, fn: async () => {
+    // BENCH_KEEP_DATABASE=1 leaves it for inspection (EXPLAIN, pg_stat_user_tables); drop it yourself.
+    if (process.env.BENCH_KEEP_DATABASE) return options.log(`kept database ${dbName} (BENCH_KEEP_DATABASE)`);
     await dropDatabase(ADMIN_URL, dbName);
     options.log(`dropped database ${dbName}`);
   } });
