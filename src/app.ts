@@ -17,6 +17,7 @@ import { appsRepository } from "./features/apps/apps.repository.ts";
 import { appsRoutes } from "./features/apps/apps.routes.ts";
 import { auditRepository } from "./features/audit/audit.repository.ts";
 import { AuditLog } from "./features/audit/audit.service.ts";
+import type { FeatureDeps } from "./features/feature-deps.ts";
 import { emailRoutes } from "./features/email/email.routes.ts";
 import { healthRoutes } from "./features/health/health.routes.ts";
 import { keysRepository } from "./features/keys/keys.repository.ts";
@@ -144,7 +145,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   });
   app.addHook("onClose", async () => audit.flush());
   const limits = routeLimits({ authenticator, settings, config });
-  const features = { config, db, clock, metrics, keyring, settings, signals, authenticator, audit, limits };
+  const features: FeatureDeps = { config, db, clock, metrics, keyring, settings, signals, authenticator, audit, limits };
 
   await app.register(async (api) => {
     api.addHook("onRequest", apiKeyHook({ authenticator, clock, audit }));
@@ -163,7 +164,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(webhooksRoutes, { ...features, webhooks: deps.webhooks });
     await api.register(adminRoutes, { ...features, webhooks: deps.webhooks });
   }, { prefix: "/api/v1" });
-  void features;
 
   return app;
 }

@@ -7,17 +7,9 @@
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Config } from "../../config.ts";
-import type { ApiKeyAuthenticator } from "../../infra/auth.ts";
-import type { Clock } from "../../infra/clock.ts";
-import type { Keyring } from "../../infra/crypto.ts";
-import type { Database } from "../../infra/db.ts";
-import type { Metrics } from "../../infra/metrics.ts";
 import type { Signals } from "../../infra/signals.ts";
-import type { AppSettingsProvider } from "../apps/app-settings.ts";
 import { appsRepository } from "../apps/apps.repository.ts";
 import { auditRepository } from "../audit/audit.repository.ts";
-import type { AuditLog } from "../audit/audit.service.ts";
 import { keysRepository } from "../keys/keys.repository.ts";
 import { policiesRepository } from "../mfa/policies.repository.ts";
 import { pushRepository } from "../push/push.repository.ts";
@@ -37,17 +29,10 @@ import { AdminService } from "./admin.service.ts";
 import { AdminSessions, type SessionFailureReason } from "./admin.session.ts";
 import { adminSessionRoutes } from "./admin.session.routes.ts";
 import { adminUsersRoutes } from "./admin.users.routes.ts";
+import type { FeatureDeps } from "../feature-deps.ts";
 
-export interface AdminRouteOptions {
-  config: Config;
-  db: Database;
-  clock: Clock;
-  metrics: Metrics;
-  keyring: Keyring;
-  settings: AppSettingsProvider;
+export interface AdminRouteOptions extends Pick<FeatureDeps, "config" | "db" | "clock" | "metrics" | "keyring" | "settings" | "authenticator" | "audit"> {
   signals: Pick<Signals, "publish">;
-  authenticator: ApiKeyAuthenticator;
-  audit: AuditLog;
   /** Webhook overrides (DNS for the SSRF guard, …), the same the webhooks feature gets; default WEBHOOK_* config. */
   webhooks?: WebhookDeps;
 }

@@ -5,15 +5,13 @@
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyRequest } from "fastify";
-import type { AuditLog } from "../audit/audit.service.ts";
-import { extractApiKey, resolveRequestKey, type ApiKeyAuthenticator, type AuthContext } from "../../infra/auth.ts";
-import type { Clock } from "../../infra/clock.ts";
-import type { Database } from "../../infra/db.ts";
+import { extractApiKey, resolveRequestKey, type AuthContext } from "../../infra/auth.ts";
 import { AppError } from "../../infra/errors.ts";
 import { failures } from "../../shared/envelope.ts";
 import { ephemeralKeysRepository } from "./ephemeral.repository.ts";
 import { ephemeralKeysService } from "./ephemeral.service.ts";
 import { EphemeralKeyBody, EphemeralKeyResponse } from "./auth.schemas.ts";
+import type { FeatureDeps } from "../feature-deps.ts";
 
 /** Query parameters that would carry a credential: refused outright (API.md §7). */
 const CREDENTIAL_QUERY_PARAMS = ["secret_key", "app_id", "api_key", "apiKey", "key", "token"];
@@ -39,12 +37,7 @@ function wantsPlainText(request: FastifyRequest): boolean {
   return plain !== -1 && (json === -1 || plain < json);
 }
 
-export interface AuthRoutesOptions {
-  db: Database;
-  clock: Clock;
-  authenticator: ApiKeyAuthenticator;
-  audit: AuditLog;
-}
+export type AuthRoutesOptions = Pick<FeatureDeps, "db" | "clock" | "authenticator" | "audit">;
 
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, { db, clock, authenticator, audit }) => {
   const service = ephemeralKeysService({ repo: ephemeralKeysRepository(db.prisma), now: () => clock.now() });

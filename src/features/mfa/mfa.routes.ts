@@ -6,8 +6,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { authOf } from "../../infra/auth.ts";
-import type { Clock } from "../../infra/clock.ts";
-import type { Database } from "../../infra/db.ts";
 import { failureEnvelope } from "../../infra/errors.ts";
 import { AUTHENTICATED_FAILURES, Envelope, failures, ok } from "../../shared/envelope.ts";
 import type { AppSettingsProvider } from "../apps/app-settings.ts";
@@ -17,6 +15,7 @@ import { CheckBody, CheckData } from "./mfa.schemas.ts";
 import { MfaService } from "./mfa.service.ts";
 import { policiesRepository } from "./policies.repository.ts";
 import type { MfaChannel } from "./policies.schemas.ts";
+import type { FeatureDeps } from "../feature-deps.ts";
 
 /** Route config of a verify whose success reports MFA progress. */
 export interface MfaVerifyRoute {
@@ -31,11 +30,7 @@ declare module "fastify" {
   }
 }
 
-export interface MfaOptions {
-  db: Database;
-  clock: Clock;
-  settings: AppSettingsProvider;
-}
+export type MfaOptions = Pick<FeatureDeps, "db" | "clock" | "settings">;
 
 const TAGS = ["mfa"];
 

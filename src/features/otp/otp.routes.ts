@@ -4,30 +4,16 @@
  * field, its error code, the delivery driver and the texts; this builds either from those.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import type { Config } from "../../config.ts";
 import { authOf, grantScope, type KeyScope } from "../../infra/auth.ts";
-import type { Clock } from "../../infra/clock.ts";
-import type { Keyring } from "../../infra/crypto.ts";
-import type { Database } from "../../infra/db.ts";
 import type { ErrorCode } from "../../infra/errors.ts";
-import type { Metrics } from "../../infra/metrics.ts";
-import type { RouteLimits } from "../../infra/rate-limits.ts";
 import { Envelope, failures, ok } from "../../shared/envelope.ts";
-import type { AppSettingsProvider } from "../apps/app-settings.ts";
 import { verifyFailureCarriesVerifiedFalse } from "./otp.errors.ts";
 import { otpStore } from "./otp.repository.ts";
 import { type destinationSchemas, SEND_FAILURES, sendView, STATUS_FAILURES, StatusData, statusView, VERIFY_FAILURES, VerifyData, verifyView } from "./otp.schemas.ts";
 import { OtpService, type OtpChannelDriver } from "./otp.service.ts";
+import type { FeatureDeps } from "../feature-deps.ts";
 
-export interface OtpRouteOptions {
-  limits: RouteLimits;
-  config: Config;
-  db: Database;
-  clock: Clock;
-  metrics: Metrics;
-  keyring: Keyring;
-  settings: AppSettingsProvider;
-}
+export type OtpRouteOptions = Pick<FeatureDeps, "limits" | "config" | "db" | "clock" | "metrics" | "keyring" | "settings">;
 
 /** The request schemas of the SMS or the email channel. */
 type ChannelSchemas = ReturnType<typeof destinationSchemas<"phone">> | ReturnType<typeof destinationSchemas<"email">>;

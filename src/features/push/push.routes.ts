@@ -6,17 +6,10 @@
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Config } from "../../config.ts";
-import { authOf, grantScope, extractApiKey, type ApiKeyAuthenticator } from "../../infra/auth.ts";
-import type { RouteLimits } from "../../infra/rate-limits.ts";
-import type { Clock } from "../../infra/clock.ts";
-import type { Database } from "../../infra/db.ts";
+import { authOf, grantScope, extractApiKey } from "../../infra/auth.ts";
 import { AppError } from "../../infra/errors.ts";
-import type { Metrics } from "../../infra/metrics.ts";
 import { createPushSender, type PushSender } from "../../infra/push.ts";
-import type { Signals } from "../../infra/signals.ts";
 import { AUTHENTICATED_FAILURES, Envelope, failures, ok } from "../../shared/envelope.ts";
-import type { AppSettingsProvider } from "../apps/app-settings.ts";
 import { invalidDeviceToken } from "./push.errors.ts";
 import { pushRepository } from "./push.repository.ts";
 import {
@@ -38,17 +31,10 @@ import {
   VerifyData,
 } from "./push.schemas.ts";
 import { PushService, type Responder } from "./push.service.ts";
+import type { FeatureDeps } from "../feature-deps.ts";
 
-export interface PushRouteOptions {
-  limits: RouteLimits;
-  config: Config;
-  db: Database;
-  clock: Clock;
-  metrics: Metrics;
-  settings: AppSettingsProvider;
-  signals: Signals;
-  /** The app's API-key authenticator: the respond routes check keys themselves. */
-  authenticator: ApiKeyAuthenticator;
+/** `authenticator`: the respond routes check keys themselves. */
+export interface PushRouteOptions extends Pick<FeatureDeps, "limits" | "config" | "db" | "clock" | "metrics" | "settings" | "signals" | "authenticator"> {
   /** How requests reach phones; default: PUSH_PROVIDER from config (this plugin then closes it). */
   push?: PushSender;
 }

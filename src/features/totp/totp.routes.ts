@@ -2,29 +2,15 @@
  * /api/v1/totp (API.md §4.3): authenticator-app setup, verify, status, disable, backup codes.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import type { Config } from "../../config.ts";
 import { authOf, grantScope } from "../../infra/auth.ts";
-import type { RouteLimits } from "../../infra/rate-limits.ts";
-import type { Clock } from "../../infra/clock.ts";
-import type { Keyring } from "../../infra/crypto.ts";
-import type { Database } from "../../infra/db.ts";
 import { AppError } from "../../infra/errors.ts";
-import type { Metrics } from "../../infra/metrics.ts";
 import { AUTHENTICATED_FAILURES, Envelope, failures, ok } from "../../shared/envelope.ts";
-import type { AppSettingsProvider } from "../apps/app-settings.ts";
 import { totpRepository } from "./totp.repository.ts";
 import { BackupCodesData, DisableData, SetupBody, SetupData, StatusData, UserIdBody, UserIdParams, UserIdQuery, VerifyBody, VerifyData } from "./totp.schemas.ts";
 import { TotpService, type StatusResult } from "./totp.service.ts";
+import type { FeatureDeps } from "../feature-deps.ts";
 
-export interface TotpRouteOptions {
-  limits: RouteLimits;
-  config: Config;
-  db: Database;
-  clock: Clock;
-  metrics: Metrics;
-  keyring: Keyring;
-  settings: AppSettingsProvider;
-}
+export type TotpRouteOptions = Pick<FeatureDeps, "limits" | "config" | "db" | "clock" | "metrics" | "keyring" | "settings">;
 
 const TAGS = ["totp"];
 /** Secret-key routes can also answer 403 (a publishable key) and, as POSTs, the Idempotency-Key outcomes. */

@@ -3,14 +3,8 @@
  * (API.md §7: browser-safe); credential management needs the secret key.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import type { Config } from "../../config.ts";
-import type { Database } from "../../infra/db.ts";
 import { authOf, grantScope } from "../../infra/auth.ts";
-import type { RouteLimits } from "../../infra/rate-limits.ts";
-import type { Clock } from "../../infra/clock.ts";
-import type { Metrics } from "../../infra/metrics.ts";
 import { AUTHENTICATED_FAILURES, Envelope, failures, ok } from "../../shared/envelope.ts";
-import type { AppSettingsProvider } from "../apps/app-settings.ts";
 import { normalizeAuthentication, normalizeRegistration, toBase64Url } from "./webauthn.encoding.ts";
 import { webauthnRepository } from "./webauthn.repository.ts";
 import {
@@ -31,15 +25,9 @@ import {
   RenameBody,
 } from "./webauthn.schemas.ts";
 import { WebauthnService } from "./webauthn.service.ts";
+import type { FeatureDeps } from "../feature-deps.ts";
 
-export interface WebauthnRouteOptions {
-  limits: RouteLimits;
-  config: Config;
-  db: Database;
-  clock: Clock;
-  metrics: Metrics;
-  settings: AppSettingsProvider;
-}
+export type WebauthnRouteOptions = Pick<FeatureDeps, "limits" | "config" | "db" | "clock" | "metrics" | "settings">;
 
 const TAGS = ["webauthn"];
 const POST_FAILURES = [...AUTHENTICATED_FAILURES, "FORBIDDEN", "CONFLICT", "IDEMPOTENCY_KEY_REUSED"] as const;

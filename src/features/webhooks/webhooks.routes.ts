@@ -4,12 +4,7 @@
  * onReady to its onClose, unless `webhooks.worker` / WEBHOOK_WORKER turns it off.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import type { Config } from "../../config.ts";
 import { authOf } from "../../infra/auth.ts";
-import type { Clock } from "../../infra/clock.ts";
-import type { Keyring } from "../../infra/crypto.ts";
-import type { Database } from "../../infra/db.ts";
-import type { Metrics } from "../../infra/metrics.ts";
 import { AUTHENTICATED_FAILURES, Envelope, failures, ok } from "../../shared/envelope.ts";
 import { createWebhookDelivery, webhookSettings, type WebhookDeps, type WebhookSignals } from "./webhooks.delivery.ts";
 import { createWebhookMetrics } from "./webhooks.metrics.ts";
@@ -33,13 +28,9 @@ import {
   UpdateEndpointBody,
 } from "./webhooks.schemas.ts";
 import { WebhooksService } from "./webhooks.service.ts";
+import type { FeatureDeps } from "../feature-deps.ts";
 
-export interface WebhooksRouteOptions {
-  config: Config;
-  db: Database;
-  clock: Clock;
-  metrics: Metrics;
-  keyring: Keyring;
+export interface WebhooksRouteOptions extends Pick<FeatureDeps, "config" | "db" | "clock" | "metrics" | "keyring"> {
   /** Cross-instance wake-ups (optional: every instance also polls). */
   signals?: WebhookSignals;
   /** Overrides of the WEBHOOK_* settings (tests, document-only builds). */
