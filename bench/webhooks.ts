@@ -43,7 +43,8 @@ const USAGE = `Usage: npx tsx bench/webhooks.ts [options]
                         commit, which a short poll stands in for (the production default is 1000)
   --backlog-down <s>    seconds the receiver is down in the backlog run (default 60; 0 skips it)
   --backlog-rate <n>    events per second during the backlog run (default 100)
-  --warmup <n>          events sent (and not counted) before the first round of each side (default 1000)
+  --warmup <n>          events Latchkey delivers before the first round, and POSTs each floor round
+                        sends before it measures; not counted (default 1000)
   --rounds <n>          alternating floor / Latchkey rounds; the ratio is of their medians (default 3)
   -h, --help            this text`;
 
@@ -274,7 +275,6 @@ async function main(): Promise<number> {
   const floorRounds: FloorRound[] = [];
   const latchkeyRounds: LatchkeyRound[] = [];
   for (let round = 1; round <= options.rounds; round++) {
-    if (process.env.EXP_VACUUM) await pool.query("VACUUM ANALYZE");
     const floorEvents = makeEvents(options.warmup + options.events, appId);
     const floorJob: FloorJob = { url: receiver.hookUrl, payloads: floorEvents.payloads, concurrency: options.concurrency, secret, warmup: options.warmup };
     const floorCpuBefore = cpuSnapshot(receiverProcess.serverPid!);

@@ -198,7 +198,6 @@ function networkMessage(err: unknown): string {
   return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 
-
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 
 /** UTF-8 with invalid sequences replaced; NUL removed (PostgreSQL text cannot hold it). */
