@@ -139,6 +139,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   /** What every feature's routes receive. */
   const signals = deps.signals ?? createSignals({ db, redis: deps.redis, onError: (err) => logger.warn({ err }, "cross-instance signals unavailable") });
   if (!deps.signals) app.addHook("onClose", async () => signals.close());
+  // Serve only once this instance hears the others' signals (bounded: a broker that is down does not hold the start).
+  app.addHook("onReady", async () => signals.ready());
   const audit = new AuditLog(auditRepository(db.prisma), {
     clock,
     onError: (err, dropped) => logger.error({ err, dropped }, "audit entries could not be written"),

@@ -73,10 +73,19 @@ export interface WebhookSignals {
   subscribe(channel: string, fn: (payload: string) => void): () => void;
 }
 
-/** The signal channel: "deliveries were created or made due; claim some". */
-/** Published after a delivery becomes due now (test events, redeliveries) so a worker wakes at once. */
+/**
+ * "Deliveries were created or made due; claim some": published after a fan-out leaves
+ * deliveries this instance cannot take, and after a delivery becomes due now (test events,
+ * redeliveries) on an instance that runs no worker.
+ */
 export const DELIVERIES_DUE_SIGNAL = "webhooks.due";
-/** At most one such signal per this time from one instance (a hint, not a message per event). */
+/**
+ * "Events were just recorded; fan them out": published by an instance that runs no dispatcher
+ * (WEBHOOK_WORKER=false) when it records an event, so that the instances that deliver find it
+ * within milliseconds of its commit rather than at their next poll.
+ */
+export const EVENTS_RECORDED_SIGNAL = "webhooks.events";
+/** At most one signal per channel per this time from one instance (a hint, not a message per event). */
 const SIGNAL_INTERVAL_MS = 50;
 
 /** Expired Idempotency-Key records are swept this often (they are already ignored once expired). */
@@ -85,7 +94,7 @@ const IDEMPOTENCY_SWEEP_INTERVAL_MS = 10 * 60_000;
 export interface WebhookDelivery {
   start(): void;
   stop(): Promise<void>;
-  /** Deliveries may be due now (a test event, a redelivery). */
+  /** Deliveries may be due now (a test event, a redelivery): wakes this instance's worker, or tells the instances that have one. */
   wake(): void;
 }
 
@@ -103,21 +112,27 @@ export function createWebhookDelivery(input: {
   let http: GuardedHttpClient | undefined;
   let worker: DeliveryWorker | undefined;
   let dispatcher: OutboxDispatcher | undefined;
-  let unsubscribe: (() => void) | undefined;
-  let unsubscribeSignal: (() => void) | undefined;
+  let started = false;
+  const unsubscribers: Array<() => void> = [];
   let sweep: NodeJS.Timeout | undefined;
-  let lastSignalAt = -Infinity;
-  /** Lets the other instances' workers help with what this one just queued. */
-  const announce = () => {
+  const lastSignalAt = new Map<string, number>();
+  /** Tells the other instances (throttled): their workers help with what this one queued, or their dispatchers fan out what it recorded. */
+  const announce = (channel: string) => {
     const now = performance.now();
-    if (!input.signals || now - lastSignalAt < SIGNAL_INTERVAL_MS) return;
-    lastSignalAt = now;
-    void input.signals.publish(DELIVERIES_DUE_SIGNAL).catch(() => undefined);
+    if (!input.signals || now - (lastSignalAt.get(channel) ?? -Infinity) < SIGNAL_INTERVAL_MS) return;
+    lastSignalAt.set(channel, now);
+    void input.signals.publish(channel).catch(() => undefined);
   };
 
   return {
     start() {
-      if (!settings.runWorker || worker) return;
+      if (started) return;
+      started = true;
+      if (!settings.runWorker) {
+        // An API-only instance: the instances that deliver learn of its events at once.
+        unsubscribers.push(onEventRecorded(() => announce(EVENTS_RECORDED_SIGNAL)));
+        return;
+      }
       http = createGuardedHttpClient(settings.addressPolicy);
       const activeWorker = new DeliveryWorker(
         { queue: input.queue, http, openSecret: (sealed, endpointId) => input.keyring.open(sealed, endpointId), metrics: input.metrics, log },
@@ -139,14 +154,18 @@ export function createWebhookDelivery(input: {
         pollIntervalMs: settings.pollIntervalMs,
         onDeliveriesCreated: () => {
           activeWorker.wake();
-          announce();
+          announce(DELIVERIES_DUE_SIGNAL);
         },
         onError: (err) => log.warn({ err }, "could not fan out webhook events; retrying"),
       });
       dispatcher = activeDispatcher;
       activeWorker.onRoomFreed(() => activeDispatcher.roomFreed());
-      unsubscribe = onEventRecorded(() => activeDispatcher.hint());
-      unsubscribeSignal = input.signals?.subscribe(DELIVERIES_DUE_SIGNAL, () => activeWorker.wake());
+      unsubscribers.push(onEventRecorded(() => activeDispatcher.hint()));
+      if (input.signals) {
+        unsubscribers.push(input.signals.subscribe(DELIVERIES_DUE_SIGNAL, () => activeWorker.wake()));
+        // Sent before the recording transaction commits: hint() keeps looking until the event shows.
+        unsubscribers.push(input.signals.subscribe(EVENTS_RECORDED_SIGNAL, () => activeDispatcher.hint()));
+      }
       activeWorker.start();
       activeDispatcher.start();
 
@@ -157,8 +176,9 @@ export function createWebhookDelivery(input: {
       sweep.unref();
     },
     async stop() {
-      unsubscribe?.();
-      unsubscribeSignal?.();
+      if (!started) return;
+      started = false;
+      for (const unsubscribeOne of unsubscribers.splice(0)) unsubscribeOne();
       if (sweep) clearInterval(sweep);
       await dispatcher?.stop();
       await worker?.stop();
@@ -168,7 +188,9 @@ export function createWebhookDelivery(input: {
       http = undefined;
     },
     wake() {
-      worker?.wake();
+      // Without a worker here, the instances that have one claim it.
+      if (worker) worker.wake();
+      else if (started) announce(DELIVERIES_DUE_SIGNAL);
     },
   };
 }

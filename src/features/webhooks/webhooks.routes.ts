@@ -1,7 +1,8 @@
 /**
  * `/api/v1/webhooks` (API.md §5): the app's webhook endpoints, managed with its secret key.
  * The same plugin runs this instance's delivery (outbox dispatcher and worker) from the app's
- * onReady to its onClose, unless `webhooks.worker` / WEBHOOK_WORKER turns it off.
+ * onReady to its onClose; with `webhooks.worker` / WEBHOOK_WORKER off, only the signals that
+ * tell the delivering instances about this one's events.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { authOf } from "../../infra/auth.ts";
@@ -63,10 +64,9 @@ export const webhooksRoutes: FastifyPluginAsyncTypebox<WebhooksRouteOptions> = a
     addressPolicy: settings.addressPolicy,
     onDeliveryQueued: () => delivery.wake(),
   });
-  if (settings.runWorker) {
-    app.addHook("onReady", async () => delivery.start());
-    app.addHook("onClose", async () => delivery.stop());
-  }
+  // With WEBHOOK_WORKER=false it only tells the instances that deliver about this one's events.
+  app.addHook("onReady", async () => delivery.start());
+  app.addHook("onClose", async () => delivery.stop());
 
   app.post("/webhooks", {
     schema: {
