@@ -15,7 +15,8 @@
  * attempt is never started on a lease that might lapse during it; such a delivery is given
  * back instead). Everything else stays in the database for other instances. A receiver that
  * hangs occupies only its own endpoint's slots, for at most the attempt timeout each; other
- * endpoints keep flowing.
+ * endpoints keep flowing. An idle worker leases only twice its slots first: the first
+ * attempts of a burst start after a short statement, while the next one leases the rest.
  *
  * Retries (API.md §5): attempt n failing schedules attempt n+1 after retryScheduleMs[n-1]
  * (±jitter); a failure with no delay left makes the delivery `failed`. Only a 2xx delivers; a
@@ -43,6 +44,8 @@ const FLUSH_DELAY_MS = 50;
 /** Claimed deliveries held per endpoint, in multiples of its slots: at least, and at most. */
 const MIN_HOLD_FACTOR = 2;
 const MAX_HOLD_FACTOR = 32;
+/** What an idle worker leases first, in multiples of its slots (then as much as it holds). */
+const STARTING_BATCH_FACTOR = 2;
 /** Weight of the newest attempt in an endpoint's moving average of attempt durations. */
 const DURATION_EWMA_WEIGHT = 0.2;
 /** How many recently attempted endpoints get a room sized by their pace even while holding nothing. */
@@ -216,8 +219,11 @@ export class DeliveryWorker {
   reserve(): Reservation | undefined {
     if (!this.running) return undefined;
     const held = this.activeCount + this.waitingCount + this.reservedCount;
-    const room = this.holdLimit - held;
+    let room = this.holdLimit - held;
     if (room < this.minClaim && !(held === 0 && room > 0)) return undefined;
+    // Idle: start with a batch the slots can take at once, which a short statement returns, so the
+    // first attempts of a burst go out while the next statement leases the rest.
+    if (held === 0) room = Math.min(room, STARTING_BATCH_FACTOR * this.options.concurrency);
     const { exclude, roomByEndpoint } = this.endpointRoom();
     this.reservedCount += room;
     return { limit: room, exclude, room: roomByEndpoint, defaultRoom: MIN_HOLD_FACTOR * this.slotsPerEndpoint, leaseMs: this.leaseMs, startedAt: performance.now() };
