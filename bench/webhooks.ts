@@ -5,9 +5,10 @@
  * processes on 127.0.0.1:
  * 1. the floor: the same number of signed POSTs sent to the receiver by a plain undici loop
  *    with the same concurrency, no database;
- * 2. throughput: N events queued at once (one INSERT into the outbox); Latchkey fans them out,
- *    signs and delivers them; deliveries/s and time to drain, from the commit to the last
- *    first receipt; the target is ≥ 0.5 of the floor;
+ * 2. throughput: N events queued at once (one INSERT into the outbox, then the signal an
+ *    API-only instance sends); Latchkey fans them out, signs and delivers them; deliveries/s
+ *    and time to drain, from the commit to the last first receipt; the target is ≥ 0.5 of the
+ *    floor;
  *    1 and 2 alternate for --rounds rounds (each side sees the machine as the other did), and the
  *    ratio is taken between the medians;
  * 3. backlog: the receiver is down for D seconds while events arrive at R per second, then
@@ -37,10 +38,9 @@ const USAGE = `Usage: npx tsx bench/webhooks.ts [options]
   --events <n>          events in the throughput run (default 10000)
   --concurrency <n>     attempts in flight, Latchkey and floor alike (default 16;
                         sets WEBHOOK_CONCURRENCY and WEBHOOK_ENDPOINT_CONCURRENCY)
-  --poll <ms>           WEBHOOK_POLL_INTERVAL_MS of the server (default 100). The events are
-                        inserted by this process, so the server finds them by polling; events
-                        Latchkey records itself are fanned out within milliseconds of their
-                        commit, which a short poll stands in for (the production default is 1000)
+  --poll <ms>           WEBHOOK_POLL_INTERVAL_MS of the server (default 1000, as in production).
+                        This process records the events as an API-only instance would, signal
+                        included, so the server fans them out without waiting for a poll
   --backlog-down <s>    seconds the receiver is down in the backlog run (default 60; 0 skips it)
   --backlog-rate <n>    events per second during the backlog run (default 100)
   --warmup <n>          events Latchkey delivers before the first round, and POSTs each floor round
@@ -77,7 +77,7 @@ function parseOptions(argv: string[]): Options | null {
   return {
     events: intOption("events", values.events, 10_000, 1),
     concurrency: intOption("concurrency", values.concurrency, 16, 1),
-    pollMs: intOption("poll", values.poll, 100, 10),
+    pollMs: intOption("poll", values.poll, 1000, 10),
     backlogDownSeconds: intOption("backlog-down", values["backlog-down"], 60, 0),
     backlogRate: intOption("backlog-rate", values["backlog-rate"], 100, 1),
     warmup: intOption("warmup", values.warmup, 1000, 0),
@@ -146,13 +146,23 @@ function makeEvents(count: number, appId: string): Queued & { createdAt: Date } 
   return { ids, payloads, createdAt };
 }
 
-/** One INSERT, one commit: the outbox rows recordEvent would write. */
-async function insertEvents(db: pg.Pool, appId: string, events: Queued & { createdAt: Date }): Promise<void> {
-  await db.query(
-    `INSERT INTO events (id, app_id, type, channel, payload, created_at)
-     SELECT id, $2, 'verification.succeeded', 'sms', payload, $3 FROM unnest($1::text[], $4::text[]) AS e(id, payload)`,
-    [events.ids, appId, events.createdAt.toISOString(), events.payloads],
-  );
+/**
+ * Events recorded the way an API-only instance (WEBHOOK_WORKER=false) records them: the outbox
+ * rows recordEvent would write (one INSERT, one commit), then the cross-instance signal it
+ * sends (Latchkey's own signals module, over PostgreSQL NOTIFY) so the delivering instance
+ * fans them out at once instead of at its next poll.
+ */
+class Outbox {
+  constructor(private readonly pool: pg.Pool, private readonly signalRecorded: () => Promise<void>, private readonly appId: string) {}
+
+  async record(events: Queued & { createdAt: Date }): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO events (id, app_id, type, channel, payload, created_at)
+       SELECT id, $2, 'verification.succeeded', 'sms', payload, $3 FROM unnest($1::text[], $4::text[]) AS e(id, payload)`,
+      [events.ids, this.appId, events.createdAt.toISOString(), events.payloads],
+    );
+    await this.signalRecorded();
+  }
 }
 
 // ── the floor: a plain undici loop, in a worker thread ─────────────────────────────────────
@@ -263,12 +273,23 @@ async function main(): Promise<number> {
   if (created.status !== 201) throw new Error(`could not create the endpoint: ${created.status} ${await created.text()}`);
   const secret = ((await created.json()) as { data: { secret: string } }).data.secret;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-  cleanups.push({ name: "close the floor's pool", fn: () => pool.end() });
+  cleanups.push({ name: "close the bench's pool", fn: () => pool.end() });
+  // Imported here, not at the top: the floor's worker thread loads this module too, and needs none of it.
+  const { openDatabase } = await import("../src/infra/db.ts");
+  const { createSignals } = await import("../src/infra/signals.ts");
+  const { EVENTS_RECORDED_SIGNAL } = await import("../src/features/webhooks/webhooks.delivery.ts");
+  const signalDb = await openDatabase({ url: databaseUrl, poolSize: 1 });
+  const signals = createSignals({ db: signalDb });
+  cleanups.push({ name: "close the bench's signals", fn: async () => {
+    await signals.close();
+    await signalDb.close();
+  } });
+  const outbox = new Outbox(pool, () => signals.publish(EVENTS_RECORDED_SIGNAL), appId);
 
   // ── 1 and 2, alternating: the floor, then Latchkey, --rounds times ──
   if (options.warmup > 0) {
     await receiver.post("reset");
-    await insertEvents(pool, appId, makeEvents(options.warmup, appId));
+    await outbox.record(makeEvents(options.warmup, appId));
     await receiver.waitForDistinct(options.warmup, 120_000);
     log(`warm-up: ${options.warmup} events delivered by Latchkey (not counted); each floor round sends ${options.warmup} unmeasured POSTs first`);
   }
@@ -287,7 +308,7 @@ async function main(): Promise<number> {
     const run = makeEvents(options.events, appId);
     const latchkeyCpuBefore = cpuSnapshot(latchkey.serverPid!);
     const insertStarted = Date.now();
-    await insertEvents(pool, appId, run);
+    await outbox.record(run);
     const committedAt = Date.now();
     const drainedAt = await receiver.waitForDistinct(options.events, 600_000);
     const drainMs = drainedAt - committedAt;
@@ -318,7 +339,7 @@ async function main(): Promise<number> {
       const due = Math.floor(((Date.now() - downStarted) / 1000) * options.backlogRate) - outage.length;
       if (due > 0) {
         const batch = makeEvents(due, appId);
-        await insertEvents(pool, appId, batch);
+        await outbox.record(batch);
         outage.push(...batch.ids);
       }
       await sleep(tickMs);
@@ -329,7 +350,7 @@ async function main(): Promise<number> {
     let stop = false;
     const ongoing = (async () => {
       while (!stop) {
-        await insertEvents(pool, appId, makeEvents(Math.max(1, Math.round(perTick)), appId));
+        await outbox.record(makeEvents(Math.max(1, Math.round(perTick)), appId));
         await sleep(tickMs);
       }
     })();
