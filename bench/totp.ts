@@ -33,6 +33,7 @@ import { ADMIN_URL, benchDatabaseAndDataDir, serverVersion } from "./lib/databas
 import { formatTable, percentile } from "./lib/report.ts";
 import { cleanupOnExit, intOption, parseCommandLine } from "./lib/cli.ts";
 import { runInWorker, serveLoadInWorker } from "./lib/worker.ts";
+import { referenceHotp } from "../test/features/totp/rfc6238.ts";
 
 const PERIOD_SECONDS = 30;
 const DIGITS = 6;
@@ -45,14 +46,9 @@ function secretBytes(seed: string, index: number): Buffer {
   return createHmac("sha256", seed).update(`user-${index}`).digest().subarray(0, 20);
 }
 
-/** RFC 4226 §5.3 HOTP (SHA-1, 6 digits) for RFC 6238 step `step`. */
+/** RFC 6238 code (SHA-1, 6 digits) for step `step`, by the tests' independent implementation. */
 function totpCode(secret: Buffer, step: number): string {
-  const message = Buffer.alloc(8);
-  message.writeBigUInt64BE(BigInt(step));
-  const mac = createHmac("sha1", secret).update(message).digest();
-  const offset = mac[mac.length - 1]! & 0x0f;
-  const binary = ((mac[offset]! & 0x7f) << 24) | (mac[offset + 1]! << 16) | (mac[offset + 2]! << 8) | mac[offset + 3]!;
-  return String(binary % 10 ** DIGITS).padStart(DIGITS, "0");
+  return referenceHotp(secret, step, DIGITS);
 }
 
 interface RunResult {
