@@ -45,7 +45,7 @@ const USAGE = `Usage: npx tsx bench/webhooks.ts [options]
   --backlog-rate <n>    events per second during the backlog run (default 100)
   --warmup <n>          events Latchkey delivers before the first round, and POSTs each floor round
                         sends before it measures; not counted (default 1000)
-  --rounds <n>          alternating floor / Latchkey rounds; the ratio is of their medians (default 3)
+  --rounds <n>          alternating floor / Latchkey rounds; the ratio is of their medians (default 5)
   -h, --help            this text`;
 
 interface Options {
@@ -81,7 +81,7 @@ function parseOptions(argv: string[]): Options | null {
     backlogDownSeconds: intOption("backlog-down", values["backlog-down"], 60, 0),
     backlogRate: intOption("backlog-rate", values["backlog-rate"], 100, 1),
     warmup: intOption("warmup", values.warmup, 1000, 0),
-    rounds: intOption("rounds", values.rounds, 3, 1),
+    rounds: intOption("rounds", values.rounds, 5, 1),
   };
 }
 
