@@ -87,6 +87,12 @@ export const DELIVERIES_DUE_SIGNAL = "webhooks.due";
 export const EVENTS_RECORDED_SIGNAL = "webhooks.events";
 /** At most one signal per channel per this time from one instance (a hint, not a message per event). */
 const SIGNAL_INTERVAL_MS = 50;
+/**
+ * An events signal is sent before the recording transaction commits, and a dispatcher keeps
+ * looking for about a second after one; this long after, it is sent once more, for a commit
+ * that took longer.
+ */
+const EVENTS_SIGNAL_FOLLOW_UP_MS = 900;
 
 /** Expired Idempotency-Key records are swept this often (they are already ignored once expired). */
 const IDEMPOTENCY_SWEEP_INTERVAL_MS = 10 * 60_000;
@@ -124,13 +130,24 @@ export function createWebhookDelivery(input: {
     void input.signals.publish(channel).catch(() => undefined);
   };
 
+  let followUp: NodeJS.Timeout | undefined;
+  const announceEvents = () => {
+    announce(EVENTS_RECORDED_SIGNAL);
+    followUp ??= setTimeout(() => {
+      followUp = undefined;
+      lastSignalAt.delete(EVENTS_RECORDED_SIGNAL);
+      announce(EVENTS_RECORDED_SIGNAL);
+    }, EVENTS_SIGNAL_FOLLOW_UP_MS);
+    followUp.unref();
+  };
+
   return {
     start() {
       if (started) return;
       started = true;
       if (!settings.runWorker) {
         // An API-only instance: the instances that deliver learn of its events at once.
-        unsubscribers.push(onEventRecorded(() => announce(EVENTS_RECORDED_SIGNAL)));
+        unsubscribers.push(onEventRecorded(announceEvents));
         return;
       }
       http = createGuardedHttpClient(settings.addressPolicy);
@@ -179,6 +196,8 @@ export function createWebhookDelivery(input: {
       if (!started) return;
       started = false;
       for (const unsubscribeOne of unsubscribers.splice(0)) unsubscribeOne();
+      clearTimeout(followUp);
+      followUp = undefined;
       if (sweep) clearInterval(sweep);
       await dispatcher?.stop();
       await worker?.stop();
