@@ -33,7 +33,7 @@ import { ADMIN_URL, benchDatabaseAndDataDir, serverVersion } from "./lib/databas
 import { formatTable, percentile } from "./lib/report.ts";
 import { cleanupOnExit, intOption, parseCommandLine } from "./lib/cli.ts";
 import { runInWorker, serveLoadInWorker } from "./lib/worker.ts";
-import { referenceHotp } from "../test/features/totp/rfc6238.ts";
+import { base32Encode, referenceHotp } from "../test/features/totp/rfc6238.ts";
 
 const PERIOD_SECONDS = 30;
 const DIGITS = 6;
@@ -365,7 +365,7 @@ async function main(): Promise<number> {
         );
         // Each secret is sealed bound to its own factor id, as setup does; only that needs JS.
         const sealed: string[] = [];
-        for (let i = from; i <= to; i++) sealed.push(keyring.seal(encodeBase32(secretBytes(seed, i)), `totp_bench_${i}`));
+        for (let i = from; i <= to; i++) sealed.push(keyring.seal(base32Encode(secretBytes(seed, i)), `totp_bench_${i}`));
         await db.query(
           `INSERT INTO totp_factors (id, end_user_id, secret_sealed, algorithm, digits, period_seconds, status, created_at, activated_at)
            SELECT 'totp_bench_' || i, 'usr_bench_' || i, ($3::text[])[i - $1 + 1], 'SHA1', ${DIGITS}, ${PERIOD_SECONDS}, 'enabled', now(), now()
@@ -562,21 +562,6 @@ async function main(): Promise<number> {
   }
 }
 
-const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-function encodeBase32(bytes: Buffer): string {
-  let bits = 0;
-  let value = 0;
-  let out = "";
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return bits > 0 ? out + BASE32[(value << (5 - bits)) & 31] : out;
-}
 
 if (isMainThread) {
   main().then(
