@@ -13,7 +13,7 @@ import { onEventRecorded } from "../../infra/events.ts";
 import { createGuardedHttpClient, type GuardedHttpClient } from "../../infra/http-client.ts";
 import { idempotencyRepository } from "../../infra/idempotency.repository.ts";
 import { systemResolver, type AddressPolicy, type HostResolver } from "../../infra/ssrf.ts";
-import { OutboxDispatcher } from "./webhooks.dispatcher.ts";
+import { HINT_WINDOW_MS, OutboxDispatcher } from "./webhooks.dispatcher.ts";
 import type { WebhookMetrics } from "./webhooks.metrics.ts";
 import type { WebhookQueueRepository } from "./webhooks.repository.ts";
 import { DeliveryWorker } from "./webhooks.worker.ts";
@@ -89,10 +89,10 @@ export const EVENTS_RECORDED_SIGNAL = "webhooks.events";
 const SIGNAL_INTERVAL_MS = 50;
 /**
  * An events signal is sent before the recording transaction commits, and a dispatcher keeps
- * looking for about a second after one; this long after, it is sent once more, for a commit
- * that took longer.
+ * looking for HINT_WINDOW_MS after one; shortly before that window closes, it is sent once
+ * more, for a commit that took longer.
  */
-const EVENTS_SIGNAL_FOLLOW_UP_MS = 900;
+const EVENTS_SIGNAL_FOLLOW_UP_MS = HINT_WINDOW_MS - 100;
 
 /** Expired Idempotency-Key records are swept this often (they are already ignored once expired). */
 const IDEMPOTENCY_SWEEP_INTERVAL_MS = 10 * 60_000;

@@ -38,7 +38,7 @@ export interface OutboxDispatcherOptions {
 }
 
 /** How long after a hint the dispatcher keeps looking eagerly for the hinted event's commit. */
-const HINT_WINDOW_MS = 1000;
+export const HINT_WINDOW_MS = 1000;
 /** Eager looks start this soon after a hint and back off to MAX_EAGER_DELAY_MS. */
 const FIRST_EAGER_DELAY_MS = 1;
 const MAX_EAGER_DELAY_MS = 100;
