@@ -4,19 +4,15 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 
-/**
- * In the worker thread (and only there): runs `generate` on the job and posts its result — or,
- * in a worker started by `startLoadWorker`, on every job it is sent, one after another.
- */
+/** In the worker thread (and only there): runs `generate` on every job it is sent, one after another, and posts each result. */
 export function serveLoadInWorker<Job, Result>(generate: (job: Job) => Promise<Result>): void {
-  if (isMainThread) return;
-  const run = (job: Job) =>
-    generate(job).then(
+  if (isMainThread || !(workerData as { loadWorker?: boolean } | null)?.loadWorker) return;
+  parentPort!.on("message", (job: Job) =>
+    void generate(job).then(
       (result) => parentPort!.postMessage({ result }),
       (err: Error) => parentPort!.postMessage({ error: err.stack ?? err.message }),
-    );
-  if ((workerData as { persistent?: boolean } | null)?.persistent) parentPort!.on("message", (job: Job) => void run(job));
-  else void run(workerData as Job);
+    ),
+  );
 }
 
 /** tsx's loader does not reach worker threads by itself: register it, then load the module. */
@@ -29,7 +25,7 @@ function bootstrapOf(moduleUrl: string): string {
  * one job to the next, as a long-running server's does.
  */
 export function startLoadWorker<Job, Result>(moduleUrl: string): { run(job: Job): Promise<Result>; close(): Promise<void> } {
-  const worker = new Worker(bootstrapOf(moduleUrl), { eval: true, workerData: { persistent: true } });
+  const worker = new Worker(bootstrapOf(moduleUrl), { eval: true, workerData: { loadWorker: true } });
   let failure: Error | undefined;
   worker.on("error", (err) => (failure = err));
   return {
@@ -52,15 +48,12 @@ export function startLoadWorker<Job, Result>(moduleUrl: string): { run(job: Job)
   };
 }
 
-/** Runs the module at `moduleUrl` (which calls `serveLoadInWorker`) in a worker on `job`. */
-export function runInWorker<Job, Result>(moduleUrl: string, job: Job): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(bootstrapOf(moduleUrl), { eval: true, workerData: job });
-    worker.once("message", (message: { result?: Result; error?: string }) => {
-      void worker.terminate();
-      if (message.result) resolve(message.result);
-      else reject(new Error(`load generator failed: ${message.error}`));
-    });
-    worker.once("error", reject);
-  });
+/** Runs the module at `moduleUrl` (which calls `serveLoadInWorker`) on `job` in a thread of its own. */
+export async function runInWorker<Job, Result>(moduleUrl: string, job: Job): Promise<Result> {
+  const worker = startLoadWorker<Job, Result>(moduleUrl);
+  try {
+    return await worker.run(job);
+  } finally {
+    await worker.close();
+  }
 }
